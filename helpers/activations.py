@@ -1,0 +1,202 @@
+"""Activation functions and their derivatives, in numpy and torch.
+
+Every numpy function here is elementwise: it takes a scalar or an array ``z``
+of any shape ``(...)`` and returns float64 of the same shape (a numpy scalar
+when ``z`` is a scalar). They never emit RuntimeWarnings: an infinite input
+gives the limiting value and NaN propagates, because the course deliberately
+feeds them extreme values (huge weights, very deep networks).
+
+Derivatives at the kinks of relu and leaky_relu follow torch's convention
+(the slope of the left-hand piece at z = 0), so numpy and autograd agree.
+"""
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
+LEAKY_SLOPE = 0.01
+
+
+def _elementwise(kernel):
+    """Make kernel (float64 array of ndim >= 1 -> same shape) accept any input.
+
+    Scalars and 0-d arrays go through as shape (1,) and come back as a numpy
+    scalar, so kernels can use in-place ufuncs (out=...) freely.
+    """
+
+    @functools.wraps(kernel)
+    def wrapper(z):
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim == 0:
+            return kernel(z.reshape(1))[0]
+        return kernel(z)
+
+    return wrapper
+
+
+def _exp_minus_abs(z: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """exp(-scale * |z|), a fresh array in [0, 1]: it can never overflow."""
+    # In-place steps: these run on every slider move, so fewer temporaries.
+    e = np.abs(z)
+    np.multiply(e, -scale, out=e)
+    return np.exp(e, out=e)
+
+
+@_elementwise
+def sigmoid(z):
+    """1 / (1 + exp(-z)), shape of ``z``; stable for any z including +-inf."""
+    with np.errstate(all="ignore"):
+        # With e = exp(-|z|) in [0, 1]: 1 / (1 + e) for z >= 0 and
+        # e / (1 + e) for z < 0. Neither exponentiates a large positive
+        # number, so nothing overflows, and tiny results keep full precision.
+        e = _exp_minus_abs(z)
+        r = np.reciprocal(e + 1.0)
+        return np.where(z >= 0, r, e * r)
+
+
+@_elementwise
+def sigmoid_prime(z):
+    """sigmoid(z) * (1 - sigmoid(z)), shape of ``z``; maximum 1/4 at z = 0."""
+    with np.errstate(all="ignore"):
+        # Equal to e / (1 + e)^2 with e = exp(-|z|) (the derivative is even);
+        # unlike s * (1 - s) it does not cancel to 0 when s rounds to 1.
+        e = _exp_minus_abs(z)
+        d = e + 1.0
+        np.square(d, out=d)
+        return np.divide(e, d, out=e)
+
+
+@_elementwise
+def tanh(z):
+    """Hyperbolic tangent, shape of ``z``."""
+    return np.tanh(z)
+
+
+@_elementwise
+def tanh_prime(z):
+    """1 - tanh(z)^2, shape of ``z``; maximum 1 at z = 0."""
+    with np.errstate(all="ignore"):
+        # 1 / cosh(z)^2 = 4e / (1 + e)^2 with e = exp(-2|z|): no overflow for
+        # large |z| and no cancellation in 1 - tanh^2 near saturation.
+        e = _exp_minus_abs(z, 2.0)
+        d = e + 1.0
+        np.square(d, out=d)
+        np.divide(e, d, out=e)
+        return np.multiply(e, 4.0, out=e)
+
+
+@_elementwise
+def relu(z):
+    """max(z, 0), shape of ``z`` (NaN stays NaN)."""
+    return np.maximum(z, 0.0)
+
+
+@_elementwise
+def relu_prime(z):
+    """1 where z > 0, else 0 (so 0 at z = 0, as in torch); NaN stays NaN."""
+    # The Heaviside step is exactly this, and unlike np.where it keeps NaN.
+    return np.heaviside(z, 0.0)
+
+
+@_elementwise
+def leaky_relu(z):
+    """z where z > 0, else LEAKY_SLOPE * z; shape of ``z``."""
+    with np.errstate(all="ignore"):
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+
+
+@_elementwise
+def leaky_relu_prime(z):
+    """1 where z > 0, else LEAKY_SLOPE (also at z = 0, as in torch); NaN stays NaN."""
+    step = np.heaviside(z, 0.0)
+    return LEAKY_SLOPE + (1.0 - LEAKY_SLOPE) * step
+
+
+@_elementwise
+def linear(z):
+    """The identity, as float64 of the shape of ``z``."""
+    return z.copy()
+
+
+@_elementwise
+def linear_prime(z):
+    """1 everywhere, shape of ``z``; NaN stays NaN."""
+    # heaviside(|z|, 1) is 1 for every number (|z| > 0 or z = 0) and NaN for NaN.
+    return np.heaviside(np.abs(z), 1.0)
+
+
+def _torch_leaky_relu(t: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.leaky_relu(t, negative_slope=LEAKY_SLOPE)
+
+
+def _torch_linear(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation: numpy ``f`` and ``df``, torch ``torch_f``, and sup|f'|.
+
+    ``max_slope`` is the largest possible local derivative; a chain of n units
+    with weight w can multiply a gradient by at most (|w| * max_slope)^n.
+    """
+
+    name: str
+    f: Callable
+    df: Callable
+    max_slope: float
+    torch_f: Callable
+
+
+_ACTIVATIONS = {
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, 0.25, torch.sigmoid),
+    "tanh": Activation("tanh", tanh, tanh_prime, 1.0, torch.tanh),
+    "relu": Activation("relu", relu, relu_prime, 1.0, torch.relu),
+    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_prime, 1.0, _torch_leaky_relu),
+    "linear": Activation("linear", linear, linear_prime, 1.0, _torch_linear),
+}
+
+
+def get_activation(name) -> Activation:
+    """The Activation called ``name`` (case-insensitive); an Activation passes through."""
+    if isinstance(name, Activation):
+        return name
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in _ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATION_NAMES)}"
+        )
+    return _ACTIVATIONS[key]
+
+
+def _check_tol(tol) -> float:
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        tol = float("nan")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    return tol
+
+
+def saturated(z, activation, tol=0.1):
+    """Boolean array, shape of ``z``: where |f'(z)| < tol * max_slope.
+
+    A saturated unit passes back less than ``tol`` of the largest gradient it
+    could pass; for relu this is the 'dead' side z <= 0, for linear never.
+    NaN entries count as not saturated.
+    """
+    act = get_activation(activation)
+    tol = _check_tol(tol)
+    return np.abs(act.df(z)) < tol * act.max_slope
+
+
+def saturation_fraction(z, activation, tol=0.1) -> float:
+    """Fraction (0..1) of the entries of ``z`` where the unit is saturated."""
+    mask = saturated(z, activation, tol)
+    if np.size(mask) == 0:
+        raise ValueError("z must contain at least one pre-activation, got an empty array")
+    return float(np.mean(mask))

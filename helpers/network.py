@@ -1,0 +1,369 @@
+"""A fully connected binary classifier, with hand-written backprop in numpy
+and the same network in torch, so the two can be checked against each other.
+
+    h_0 = x                         (batch, n_in)
+    h_l = f(W_l h_{l-1} + b_l)      (batch, width),  l = 1..depth
+    s   = W_{depth+1} h_depth + b   (batch, n_out)   logits, no activation
+    L   = mean binary cross-entropy of sigmoid(s) against labels y in {0, 1}
+
+Weights are stored as (fan_out, fan_in) like torch.nn.Linear, so a batch
+goes through a layer as h @ W.T + b. Everything is float64, and nothing warns
+about overflow: inf and NaN in the results are what an exploding network is.
+"""
+import functools
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.activations import ACTIVATION_NAMES, LEAKY_SLOPE, get_activation, sigmoid
+
+INIT_SCHEMES = ("normal", "xavier", "he")
+MAX_DEPTH = 200
+
+_TORCH_MODULES = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(negative_slope=LEAKY_SLOPE),
+    "linear": nn.Identity,
+}
+
+
+def _check_int(value, name: str, low: int, high=None) -> int:
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    is_int = isinstance(value, Integral) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture and initialisation of the network; checked on creation.
+
+    depth: number of hidden layers (1..200); width: units per hidden layer;
+    init: how the weight standard deviation depends on the layer's fans,
+    scaled by weight_scale (see weight_std).
+    """
+
+    depth: int = 10
+    width: int = 32
+    activation: str = "sigmoid"
+    init: str = "normal"
+    weight_scale: float = 1.0
+    n_in: int = 4
+    n_out: int = 1
+
+    def __post_init__(self):
+        # A frozen dataclass can only normalise its fields via object.__setattr__.
+        set_field = object.__setattr__
+        set_field(self, "depth", _check_int(self.depth, "depth", 1, MAX_DEPTH))
+        set_field(self, "width", _check_int(self.width, "width", 1))
+        set_field(self, "n_in", _check_int(self.n_in, "n_in", 1))
+        set_field(self, "n_out", _check_int(self.n_out, "n_out", 1))
+        name = get_activation(self.activation).name
+        if name not in _TORCH_MODULES:  # a home-made Activation object
+            raise ValueError(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATION_NAMES)}")
+        set_field(self, "activation", name)
+        init = self.init.strip().lower() if isinstance(self.init, str) else self.init
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_SCHEMES)}")
+        set_field(self, "init", init)
+        scale = self.weight_scale
+        ok = isinstance(scale, Real) and not isinstance(scale, bool) and math.isfinite(scale)
+        if not ok or scale < 0:
+            raise ValueError(f"weight_scale must be a finite number >= 0, got {scale!r}")
+        set_field(self, "weight_scale", float(scale))
+
+    def layer_sizes(self) -> list:
+        """[n_in, width, ..., width, n_out]: depth + 2 sizes, depth + 1 layers."""
+        return [self.n_in] + [self.width] * self.depth + [self.n_out]
+
+    def weight_std(self, fan_in: int, fan_out: int) -> float:
+        """Standard deviation of the weights of a layer with these fans.
+
+        normal: weight_scale; xavier: weight_scale * sqrt(2 / (fan_in + fan_out))
+        (keeps forward and backward variance for slope-1 units);
+        he: weight_scale * sqrt(2 / fan_in) (makes up for relu zeroing half).
+        """
+        if self.init == "xavier":
+            return self.weight_scale * math.sqrt(2.0 / (fan_in + fan_out))
+        if self.init == "he":
+            return self.weight_scale * math.sqrt(2.0 / fan_in)
+        return self.weight_scale
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
+        )
+
+
+def _standard_draws(sizes, rng) -> list:
+    """One (fan_out, fan_in) array of N(0, 1) draws per layer, in layer order."""
+    return [rng.standard_normal((fan_out, fan_in)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+
+
+def _scale_draws(config: "NetConfig", draws) -> list:
+    sizes = config.layer_sizes()
+    return [
+        (z * config.weight_std(fan_in, fan_out), np.zeros(fan_out))
+        for z, fan_in, fan_out in zip(draws, sizes[:-1], sizes[1:])
+    ]
+
+
+def init_params(config: NetConfig, rng) -> list:
+    """Random parameters: depth + 1 pairs (W (fan_out, fan_in), b (fan_out,)).
+
+    Weights are Gaussian with config.weight_std, biases zero, all float64.
+    rng must be a np.random.Generator, so the caller decides reproducibility.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
+    _check_rng(rng)
+    return _scale_draws(config, _standard_draws(config.layer_sizes(), rng))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_draws(sizes: tuple, seed: int) -> list:
+    # Slider moves of weight_scale, init or activation keep the layer sizes,
+    # so the N(0, 1) draws (the slowest part of building a network) are
+    # reused and only rescaled. The arrays are never written to.
+    return _standard_draws(sizes, np.random.default_rng(seed))
+
+
+_MAX_CACHED_WEIGHTS = 2_000_000  # 16 MB per entry; bigger nets are drawn afresh
+
+
+@dataclass
+class LayerGradients:
+    """Loss and per-layer gradients of one forward + backward pass.
+
+    loss         float, mean binary cross-entropy
+    weight_grads depth+1 arrays dL/dW_l, each (fan_out, fan_in)
+    bias_grads   depth+1 arrays dL/db_l, each (fan_out,)
+    act_grads    depth arrays dL/dh_l, l = 1..depth, each (batch, width)
+    zs           depth arrays of pre-activations W_l h_{l-1} + b_l, (batch, width)
+    weight_norms (depth+1,) Frobenius norms of weight_grads
+    act_norms    (depth,) Frobenius norms of act_grads
+    """
+
+    loss: float
+    weight_grads: list
+    bias_grads: list
+    act_grads: list
+    zs: list
+    weight_norms: np.ndarray
+    act_norms: np.ndarray
+
+
+def _frobenius(a: np.ndarray) -> float:
+    # Call inside np.errstate(all="ignore"): the sum of squares may overflow.
+    flat = a.ravel()
+    norm = math.sqrt(np.dot(flat, flat))  # np.linalg.norm, minus its overhead
+    if norm == 0 or not math.isfinite(norm):
+        # The squares may have overflowed (or all underflowed) although the
+        # entries are finite (non-zero): rescale by the largest entry and
+        # retry, so a vanishing gradient of 1e-200 does not read as exactly 0.
+        scale = np.max(np.abs(a), initial=0.0)
+        if scale == 0 or not np.isfinite(scale):
+            return float(scale)
+        norm = scale * np.linalg.norm(a / scale)
+    return float(norm)
+
+
+def _frobenius_norms(arrays) -> np.ndarray:
+    """(len(arrays),) Frobenius norms, silent about overflow."""
+    with np.errstate(all="ignore"):
+        return np.array([_frobenius(a) for a in arrays])
+
+
+def _check_params(params) -> None:
+    if not isinstance(params, (list, tuple)) or len(params) < 2:
+        raise ValueError("params must be a list of at least 2 (W, b) pairs: hidden layers, then the output layer")
+    fan_in = None
+    for l, (w, b) in enumerate(params, start=1):
+        if not (isinstance(w, np.ndarray) and isinstance(b, np.ndarray)):
+            raise ValueError(f"layer {l}: W and b must be numpy arrays, got {type(w).__name__} and {type(b).__name__}")
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise ValueError(f"layer {l}: W must be (fan_out, fan_in) and b (fan_out,), got {w.shape} and {b.shape}")
+        if fan_in is not None and w.shape[1] != fan_in:
+            raise ValueError(f"layer {l}: W has fan_in {w.shape[1]} but the layer before outputs {fan_in}")
+        fan_in = w.shape[0]
+
+
+def _check_data(x, y, n_in: int, n_out: int):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"x must have shape (batch, {n_in}), got {x.shape}")
+    y = np.asarray(y, dtype=np.float64)
+    given = y.shape
+    if y.ndim == 1 and n_out == 1:
+        y = y[:, None]
+    if y.shape != (x.shape[0], n_out):
+        allowed = f"({x.shape[0]},) or " if n_out == 1 else ""
+        raise ValueError(f"y must have shape {allowed}({x.shape[0]}, {n_out}), got {given}")
+    if not np.all((y >= 0) & (y <= 1)):
+        raise ValueError("y must hold labels in [0, 1] (0 or 1 for hard labels); found values outside")
+    return x, y
+
+
+def _bce_with_logits(s: np.ndarray, y: np.ndarray) -> float:
+    # -[y log p + (1-y) log(1-p)] with p = sigmoid(s), rewritten as
+    # max(s, 0) - s*y + log(1 + exp(-|s|)) so exp never overflows.
+    return float(np.mean(np.maximum(s, 0) - s * y + np.log1p(np.exp(-np.abs(s)))))
+
+
+def numpy_layer_gradients(params, x, y, activation) -> LayerGradients:
+    """Forward pass and hand-written backprop through the network, in float64.
+
+    params: depth + 1 pairs (W, b) as from init_params; x (batch, n_in);
+    y (batch,) or (batch, n_out) labels; activation: name or Activation.
+    """
+    _check_params(params)
+    act = get_activation(activation)
+    x, y = _check_data(x, y, params[0][0].shape[1], params[-1][0].shape[0])
+    hidden = params[:-1]
+    w_out, b_out = params[-1]
+    with np.errstate(all="ignore"):
+        # Forward, keeping each layer's input h_{l-1} and pre-activation z_l:
+        # backprop needs both.
+        hs, zs = [x], []
+        for w, b in hidden:
+            z = hs[-1] @ w.T
+            z += b
+            zs.append(z)
+            hs.append(act.f(z))
+        logits = hs[-1] @ w_out.T + b_out
+        loss = _bce_with_logits(logits, y)
+
+        # dL/ds = (sigmoid(s) - y) / N for the mean over all N = batch * n_out
+        # terms; the cross-entropy cancels the sigmoid's derivative.
+        delta = (sigmoid(logits) - y) / y.size
+        weight_grads = [delta.T @ hs[-1]]
+        bias_grads = [delta.sum(axis=0)]
+        dh = delta @ w_out
+        act_grads = []
+        for l in range(len(hidden) - 1, -1, -1):
+            act_grads.append(dh)
+            dz = dh * act.df(zs[l])  # through the activation, elementwise
+            weight_grads.append(dz.T @ hs[l])
+            bias_grads.append(dz.sum(axis=0))
+            if l > 0:  # dL/dx is not needed
+                dh = dz @ hidden[l][0]
+        weight_grads.reverse()
+        bias_grads.reverse()
+        act_grads.reverse()
+    return LayerGradients(
+        loss=loss,
+        weight_grads=weight_grads,
+        bias_grads=bias_grads,
+        act_grads=act_grads,
+        zs=zs,
+        weight_norms=_frobenius_norms(weight_grads),
+        act_norms=_frobenius_norms(act_grads),
+    )
+
+
+def layer_gradients(config: NetConfig, x, y, seed=0) -> LayerGradients:
+    """numpy_layer_gradients of init_params(config, np.random.default_rng(seed)).
+
+    The notebooks' sliders call this; the random draws for a given seed and
+    set of layer sizes are cached, which gives the same parameters faster.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
+    seed = _check_int(seed, "seed", 0)
+    sizes = tuple(config.layer_sizes())
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_weights <= _MAX_CACHED_WEIGHTS:
+        draws = _cached_draws(sizes, seed)
+    else:
+        draws = _standard_draws(sizes, np.random.default_rng(seed))
+    return numpy_layer_gradients(_scale_draws(config, draws), x, y, config.activation)
+
+
+def to_torch(params, activation) -> nn.Sequential:
+    """nn.Sequential of float64 nn.Linear layers (with activation modules
+    between them, none after the last) holding copies of params' weights."""
+    _check_params(params)
+    make_activation = _TORCH_MODULES[get_activation(activation).name]
+    layers = []
+    for l, (w, b) in enumerate(params):
+        linear = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(w, dtype=torch.float64))
+            linear.bias.copy_(torch.as_tensor(b, dtype=torch.float64))
+        layers.append(linear)
+        if l < len(params) - 1:
+            layers.append(make_activation())
+    return nn.Sequential(*layers)
+
+
+def torch_layer_gradients(model: nn.Sequential, x, y):
+    """(loss, weight_norms (n_linear,)) from one autograd backward pass.
+
+    The weight gradients stay in each Linear's .weight.grad (previous ones are
+    cleared first, so calling twice does not accumulate).
+    """
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("model must contain nn.Linear layers, found none")
+    x, y = _check_data(x, y, linears[0].in_features, linears[-1].out_features)
+    model.zero_grad(set_to_none=True)
+    logits = model(torch.from_numpy(x))
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(y))
+    loss.backward()
+    norms = _frobenius_norms([m.weight.grad.numpy() for m in linears])
+    return float(loss.detach()), norms
+
+
+def predicted_act_norms(params, grads: LayerGradients, activation) -> np.ndarray:
+    """(depth,) mean-field prediction of grads.act_norms, anchored at the top.
+
+    One step of backprop between hidden layers is
+
+        dh_l = W^T d,   d = dh_{l+1} * f'(z_{l+1}),   W = W_{l+1} of shape (n_{l+1}, n_l).
+
+    Treat W's entries as independent, mean 0, variance sigma^2, and
+    independent of d. Entry i of W^T d is sum_j W_ji d_j, so its expected
+    square is sigma^2 ||d||^2 = n_{l+1} sigma^2 * (mean square of d): per
+    unit the variance grows by fan_out * sigma^2 (the usual backward rule).
+    There are n_l such entries, so for the whole vector (the Frobenius norm
+    that act_norms measures)
+
+        E||dh_l||^2 = n_l * sigma^2 * ||d||^2,   ||d||^2 ~ mean(f'(z_{l+1})^2) * ||dh_{l+1}||^2,
+
+    the last step assuming f' and dh_{l+1} are uncorrelated. The two
+    factors n_l and n_{l+1} coincide here (all hidden layers are width wide);
+    n_l is the right one if they differ. Estimating sigma^2 by mean(W^2):
+
+        pred[-1] = act_norms[-1]
+        pred_l   = pred_{l+1} * sqrt(n_l * mean(W_{l+1}^2) * mean(f'(z_{l+1})^2))
+    """
+    _check_params(params)
+    act = get_activation(activation)
+    depth = len(params) - 1
+    if len(grads.zs) != depth or len(grads.act_norms) != depth:
+        raise ValueError(
+            f"grads must come from the same network: params has {depth} hidden layers, "
+            f"grads has {len(grads.zs)}"
+        )
+    with np.errstate(all="ignore"):
+        # gains[i]: predicted ||dh||^2 ratio from hidden layer i+2 back to i+1,
+        # i.e. through W_{i+2} = params[i+1][0] and z_{i+2} = grads.zs[i+1].
+        gains = np.array([
+            w.shape[1] * np.mean(w**2) * np.mean(act.df(z) ** 2)
+            for (w, _), z in zip(params[1:-1], grads.zs[1:])
+        ])
+        steps = np.sqrt(gains)
+        pred = np.empty(depth)
+        pred[-1] = grads.act_norms[-1]
+        # pred[i] = pred[-1] * steps[i] * ... * steps[depth-2]
+        pred[:-1] = pred[-1] * np.cumprod(steps[::-1])[::-1]
+    return pred
