@@ -1,0 +1,352 @@
+"""A short training loop for any torch nn.Module that records per-layer diagnostics.
+
+At every step `train` records the loss, the norm of each Linear layer's weight
+gradient (before clipping and before the update), how much each of those weights
+moved relative to its size, and the first step at which anything became inf/NaN.
+A blow-up is data, not an error: the loop keeps going (recording NaN) unless told
+to stop, and it emits no warnings.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.progress import progress_bar
+
+LOSSES = ("bce", "mse")
+OPTIMIZERS = ("sgd", "adam")
+# Runs with fewer steps finish in well under a second: a bar would only add an
+# output line. A step count (not a timer) decides, so stored notebooks stay the same.
+PROGRESS_MIN_STEPS = 1000
+
+
+@dataclass
+class TrainLog:
+    """What happened during `train`, one row per step actually run.
+
+    loss:              (steps,) float64, inf/NaN kept as they were.
+    grad_norms:        (steps, n_layers) Frobenius norm of each Linear weight's gradient,
+                       before clipping and before the update.
+    rel_weight_change: (steps, n_layers) ||W_after - W_before|| / ||W_before|| (0/0 -> NaN).
+    layer_names:       the Linear layers' names, in the order of the columns above.
+    first_nonfinite_step / first_nonfinite_what: first step at which the loss, a
+                       gradient ("gradient of 3.weight") or a parameter after the update
+                       ("3.weight") held inf/NaN, checked in that order; None if never.
+    accuracy:          (steps,) fraction of the step's batch with (logit > 0) == label,
+                       for BCE on 0/1 labels; None otherwise.
+    """
+
+    loss: np.ndarray
+    grad_norms: np.ndarray
+    rel_weight_change: np.ndarray
+    layer_names: list
+    first_nonfinite_step: int | None = None
+    first_nonfinite_what: str | None = None
+    accuracy: np.ndarray | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.loss.shape[0])
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss[-1])
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return None if self.accuracy is None else float(self.accuracy[-1])
+
+    @property
+    def diverged(self) -> bool:
+        """True if anything became inf/NaN during the run."""
+        return self.first_nonfinite_step is not None
+
+    def summary(self) -> str:
+        """One line for a notebook, e.g. '300 steps, loss 0.693 -> 0.45, accuracy 0.79'."""
+        text = f"{self.n_steps} steps, loss {self.loss[0]:.3g} -> {self.final_loss:.3g}"
+        if self.accuracy is not None:
+            text += f", accuracy {self.final_accuracy:.2f}"
+        if self.diverged:
+            text += f"; non-finite from step {self.first_nonfinite_step} ({self.first_nonfinite_what})"
+        return text
+
+
+def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """(name, layer) for every nn.Linear in `model`, in the order model.named_modules() gives.
+
+    That is registration order, which is forward order for nn.Sequential and for
+    modules that create their layers in the order they use them.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def _is_int(value, minimum: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
+
+
+def _is_positive(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value) and value > 0
+
+
+def _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay) -> None:
+    if not _is_int(steps, 1):
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not _is_positive(lr):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if clip_norm is not None and not _is_positive(clip_norm):
+        raise ValueError(f"clip_norm must be None or a finite number > 0, got {clip_norm!r}")
+    if not (isinstance(weight_decay, numbers.Real) and np.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+
+def _model_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device]:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype, p.device
+    raise ValueError("model has no floating-point parameters to train")
+
+
+def _as_tensor(values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`values` (numpy, torch or nested lists) as a detached tensor of the model's dtype."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to(dtype=dtype, device=device)
+    # np.array copies, so torch never sees a read-only buffer (which would warn).
+    array = np.array(values, dtype=np.float64)
+    return torch.from_numpy(array).to(dtype=dtype, device=device)
+
+
+def _prepare_data(X, y, model, loss: str):
+    """X (n, ...) and y (n,) as tensors of the model's dtype, checked for the loss."""
+    dtype, device = _model_dtype(model)
+    X_t = _as_tensor(X, dtype, device)
+    y_t = _as_tensor(y, dtype, device)
+    if X_t.ndim == 0 or y_t.ndim == 0:
+        raise ValueError("X and y must have a leading row dimension, got a scalar")
+    if y_t.ndim == 2 and y_t.shape[1] == 1:
+        y_t = y_t[:, 0]  # a column of targets is the same as a vector of them
+    if y_t.shape[0] != X_t.shape[0]:
+        raise ValueError(f"X and y must have the same number of rows, got {tuple(X_t.shape)} and {tuple(y_t.shape)}")
+    if loss == "bce" and not ((y_t >= 0) & (y_t <= 1)).all():
+        raise ValueError("with loss='bce' every target must lie in [0, 1]")
+    return X_t, y_t
+
+
+def _batches(n: int, batch_size, generator: torch.Generator):
+    """Yield row indices for each step: None (all rows) or a (batch_size,) index tensor.
+
+    Mini-batches walk through a fresh random permutation per epoch; a tail shorter
+    than batch_size is skipped so every step sees the same number of rows.
+    """
+    if batch_size is None:
+        while True:
+            yield None
+    order, start = torch.randperm(n, generator=generator), 0
+    while True:
+        if start + batch_size > n:
+            order, start = torch.randperm(n, generator=generator), 0
+        yield order[start:start + batch_size]
+        start += batch_size
+
+
+class _Optimizer:
+    """SGD or Adam with torch.optim's update rules, written out on plain tensors.
+
+    torch.optim's first optimizer in a process imports torch._dynamo, which costs
+    seconds; these dozen lines cost nothing and show exactly what a step does.
+    Both add weight_decay * W to the gradient (classic L2 regularisation), as
+    torch.optim.SGD and torch.optim.Adam do. Parameters without a gradient are skipped.
+    """
+
+    BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
+    EPS = 1e-8
+
+    def __init__(self, kind: str, params: list, lr: float, weight_decay: float):
+        self.kind, self.params, self.lr, self.weight_decay = kind, params, lr, weight_decay
+        self.moments = {}  # id(param) -> (step count, first moment, second moment)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p in self.params:
+            if p.grad is None:
+                continue
+            grad = p.grad if self.weight_decay == 0 else p.grad.add(p, alpha=self.weight_decay)
+            if self.kind == "sgd":
+                p.add_(grad, alpha=-self.lr)
+            else:
+                self._adam(p, grad)
+
+    def _adam(self, p: torch.Tensor, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.BETAS
+        t, m, v = self.moments.get(id(p), (0, torch.zeros_like(p), torch.zeros_like(p)))
+        t += 1
+        m.lerp_(grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        self.moments[id(p)] = (t, m, v)
+        # Bias correction undoes the moments' start at zero during the first steps.
+        denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(self.EPS)
+        p.addcdiv_(m, denom, value=-self.lr / (1 - beta1 ** t))
+
+
+def _loss_value(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean loss over the batch; output and target have the same shape."""
+    if kind == "bce":
+        # The with-logits form stays finite for huge logits where sigmoid+log would not.
+        return nn.functional.binary_cross_entropy_with_logits(output, target)
+    return nn.functional.mse_loss(output, target)
+
+
+def _match_output(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Model output reshaped like target: an (n, 1) output becomes (n,)."""
+    if output.ndim == 2 and output.shape[1] == 1 and target.ndim == 1:
+        output = output[:, 0]
+    if output.shape != target.shape:
+        raise ValueError(f"model output shape {tuple(output.shape)} does not match target shape {tuple(target.shape)}")
+    return output
+
+
+def _first_nonfinite(named_tensors) -> str | None:
+    """Name of the first tensor in (name, tensor) pairs holding inf/NaN, or None."""
+    pairs = [(name, t) for name, t in named_tensors if t is not None]
+    if not pairs:
+        return None
+    # One check over everything at once is the cheap common case; only a failure
+    # pays for finding out which tensor it was.
+    if torch.isfinite(torch.cat([t.reshape(-1) for _, t in pairs])).all():
+        return None
+    return next(name for name, t in pairs if not torch.isfinite(t).all())
+
+
+def _norms(tensors) -> torch.Tensor:
+    """Frobenius norms (float64, so float32 values cannot overflow when squared), shape (len,)."""
+    if not tensors:
+        return torch.zeros(0, dtype=torch.float64)  # a model without Linear layers
+    return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
+
+
+class _Recorder:
+    """Preallocated per-step arrays that `train` fills and trims to the steps run."""
+
+    def __init__(self, steps: int, n_layers: int, with_accuracy: bool):
+        self.loss = np.full(steps, np.nan)
+        self.grad_norms = np.full((steps, n_layers), np.nan)
+        self.rel_change = np.full((steps, n_layers), np.nan)
+        self.accuracy = np.full(steps, np.nan) if with_accuracy else None
+        self.first_step = None
+        self.first_what = None
+
+    def flag(self, step: int, what: str | None) -> None:
+        if what is not None and self.first_step is None:
+            self.first_step, self.first_what = step, what
+
+    def log(self, n_run: int, layer_names: list) -> TrainLog:
+        return TrainLog(
+            loss=self.loss[:n_run].copy(),
+            grad_norms=self.grad_norms[:n_run].copy(),
+            rel_weight_change=self.rel_change[:n_run].copy(),
+            layer_names=list(layer_names),
+            first_nonfinite_step=self.first_step,
+            first_nonfinite_what=self.first_what,
+            accuracy=None if self.accuracy is None else self.accuracy[:n_run].copy(),
+        )
+
+
+def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip_norm, rec: _Recorder, step: int) -> None:
+    """One forward/backward/update, writing row `step` of the recorder."""
+    opt.zero_grad()  # grad None, so parameters unused in this pass are not stepped
+    output = _match_output(model(xb), yb)
+    loss = _loss_value(loss_kind, output, yb)
+    loss.backward()
+    with torch.no_grad():
+        # A layer unused in this forward pass has no gradient: record 0, it did not move.
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+        before = [w.detach().clone() for w in weights]
+        rec.loss[step] = loss.item()
+        rec.grad_norms[step] = _norms(grads).numpy()
+        if rec.accuracy is not None:
+            # NaN logits predict nothing, so the accuracy of such a step is NaN too.
+            correct = ((output > 0) == (yb > 0.5)).double().mean()
+            rec.accuracy[step] = torch.where(output.isnan().any(), torch.nan, correct).item()
+        if rec.first_step is None:
+            rec.flag(step, "loss" if not torch.isfinite(loss) else None)
+            rec.flag(step, _first_nonfinite((f"gradient of {n}", p.grad) for n, p in params))
+        if clip_norm is not None:
+            # The gradient of all parameters together is rescaled to norm <= clip_norm.
+            nn.utils.clip_grad_norm_([p for _, p in params], clip_norm)
+        opt.step()
+        # Differences in float64 are exact for float32 weights.
+        change = _norms([w.double() - b.double() for w, b in zip(weights, before)]) / _norms(before)
+        rec.rel_change[step] = change.numpy()  # torch divides 0/0 to NaN without a warning
+        if rec.first_step is None:
+            rec.flag(step, _first_nonfinite(params))
+
+
+def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", optimizer: str = "sgd",
+          batch_size: int | None = None, clip_norm: float | None = None, weight_decay: float = 0.0,
+          stop_on_nonfinite: bool = False, progress: bool = True, seed: int = 0,
+          generator: torch.Generator | None = None) -> TrainLog:
+    """Train `model` in place on (X, y) for `steps` steps and return what happened.
+
+    X: (n, ...) and y: (n,) or (n, 1), numpy or torch, cast to the model's dtype.
+    The model's output must be (n,) or (n, 1) to match y; with loss="bce" it is a logit.
+    batch_size=None uses all rows every step; an int draws mini-batches from a
+    torch.Generator: `generator` if given, else one seeded with `seed`.
+    clip_norm rescales the gradient of all parameters together to norm <= clip_norm.
+    A progress bar (label "training") appears in a notebook when steps >= PROGRESS_MIN_STEPS.
+    """
+    _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay)
+    layers = linear_layers(model)
+    X_t, y_t = _prepare_data(X, y, model, loss)
+    n = X_t.shape[0]
+    if batch_size is not None and not (_is_int(batch_size, 1) and batch_size <= n):
+        raise ValueError(f"batch_size must be None or an integer in 1..{n} (the number of rows), got {batch_size!r}")
+    if generator is None:
+        if not _is_int(seed, 0):
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        generator = torch.Generator().manual_seed(int(seed))
+    elif not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    weights = [layer.weight for _, layer in layers]
+    opt = _Optimizer(optimizer, [p for _, p in params], float(lr), float(weight_decay))
+    binary = loss == "bce" and bool(((y_t == 0) | (y_t == 1)).all())
+    rec = _Recorder(steps, len(layers), with_accuracy=binary)
+    batches = _batches(n, batch_size, generator)
+    bar = progress_bar(steps, "training") if progress and steps >= PROGRESS_MIN_STEPS else None
+
+    model.train()
+    n_run = 0
+    # The course's networks are tiny: threads cost more in hand-offs than they save,
+    # and on a busy 2-core laptop they make a 1 s run take 10 s. One thread is also the
+    # same arithmetic on every machine, so stored notebook numbers reproduce.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for step in range(steps):
+            idx = next(batches)
+            xb, yb = (X_t, y_t) if idx is None else (X_t[idx], y_t[idx])
+            _step(model, xb, yb, opt, loss, weights, params, clip_norm, rec, step)
+            n_run = step + 1
+            if bar is not None:
+                bar.update()
+            if stop_on_nonfinite and rec.first_step is not None:
+                break
+    finally:
+        torch.set_num_threads(threads)
+        if bar is not None:
+            bar.close()
+    return rec.log(n_run, [name for name, _ in layers])
