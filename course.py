@@ -2,6 +2,7 @@
 
     python course.py lab    # install into .venv (first time), open notebook 00 in JupyterLab
     python course.py test   # install into .venv (first time), run the whole test suite
+    python course.py execute [NOTEBOOK ...]   # Restart & Run All, saving outputs (after editing)
 
 Extra arguments after `test` go to pytest, e.g. `python course.py test -k chain`.
 """
@@ -43,12 +44,14 @@ def clean_env() -> dict:
 
 
 def main(argv: list) -> int:
-    if not argv or argv[0] not in ("lab", "test"):
+    if not argv or argv[0] not in ("lab", "test", "execute"):
         print(__doc__)
         return 2
     python = ensure_installed()
     if argv[0] == "lab":
         cmd = [str(python), "-m", "jupyterlab", "notebooks/00_start_here.ipynb", *argv[1:]]
+    elif argv[0] == "execute":
+        cmd = [str(python), "-m", "helpers.execute", *argv[1:]]
     else:
         cmd = [str(python), "-m", "pytest", *argv[1:]]
     return subprocess.run(cmd, cwd=ROOT, env=clean_env()).returncode

@@ -1,0 +1,222 @@
+"""The course's live figures, one function each: a notebook cell reads like a sentence.
+
+Each function builds its figure once and returns a `LiveFigure`; moving a control
+recomputes with `helpers` compute functions and updates the artists in place.
+Every value a control can take is valid: inf, NaN and underflow are shown on the
+figure in words, never raised.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.activations import get_activation
+from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
+from helpers.data import load_insurance, standardize
+from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
+from helpers.plots import (DANGER, MEASURED, SECOND, THEORY, describe_problem, fit_log_ylim, label,
+                           log_safe, set_status, status_text)
+from helpers.widgets import (LiveFigure, activation_dropdown, count_slider, depth_slider, float_slider,
+                             init_dropdown, live_figure, weight_scale_slider)
+
+MAX_STEPS = 50  # the longest chain / deepest network a slider reaches
+
+
+def _log_line(ax, color, gid, marker="o", linestyle="-", lbl=None):
+    """An empty data line; `gid` names it for tests ("measured", "bound", ...)."""
+    (line,) = ax.plot([], [], marker=marker, markersize=3.5, linestyle=linestyle, color=color, label=lbl,
+                      gid=gid)
+    return line
+
+
+# --- 00: a first slider --------------------------------------------------------------
+
+def repeated_product(mode: str | None = None) -> LiveFigure:
+    """w multiplied by itself k times, k = 0..50, on a log axis: the whole course in one line."""
+    k = np.arange(MAX_STEPS + 1)
+
+    def build(ax):
+        label(ax, "k (number of factors)", "$w^k$", "Multiply one number by itself k times", log_y=True)
+        ax.axhline(1.0, color=THEORY, linewidth=0.8, linestyle=":")
+        return _log_line(ax, MEASURED, "measured"), status_text(ax)
+
+    def update(state, w):
+        line, status = state
+        values = factor_products(w, MAX_STEPS)
+        values = np.concatenate([[1.0], values])
+        line.set_data(k, log_safe(np.abs(values)))
+        line.axes.set_xlim(0, MAX_STEPS)
+        fit_log_ylim(line.axes, np.abs(values))
+        set_status(status, f"after 50 factors: {abs(values[-1]):.3g}")
+
+    controls = {"w": float_slider(0.9, 0.0, 2.0, 0.01, "factor w")}
+    return live_figure(build, update, controls, caption="w^k for k = 0..50.", mode=mode)
+
+
+# --- 01: a product of local derivatives ----------------------------------------------
+
+def chain_product(mode: str | None = None) -> LiveFigure:
+    """The gradient reaching the first layer as a product of n equal local derivatives d."""
+
+    def build(ax):
+        label(ax, "number of factors multiplied so far", "product of local derivatives",
+              "The first layer's gradient is a product", log_y=True)
+        ax.axhline(1.0, color=THEORY, linewidth=0.8, linestyle=":")
+        ax.axhline(0.25, color=SECOND, linewidth=0.8, linestyle="--", label="max of sigmoid' = 1/4")
+        ax.legend(loc="lower left", fontsize=8)
+        return _log_line(ax, MEASURED, "measured"), status_text(ax)
+
+    def update(state, n_factors, d):
+        line, status = state
+        values = factor_products(d, n_factors)
+        line.set_data(np.arange(1, n_factors + 1), log_safe(np.abs(values)))
+        line.axes.set_xlim(0.5, n_factors + 0.5)
+        fit_log_ylim(line.axes, np.abs(values), [0.25, 1.0])
+        problem = describe_problem(np.abs(values), "factor", np.arange(1, n_factors + 1))
+        set_status(status, problem or f"product of {n_factors} factors = {values[-1]:.3g}")
+
+    controls = {"n_factors": count_slider(10, 1, MAX_STEPS, "number of factors"),
+                "d": float_slider(0.25, 0.0, 2.0, 0.01, "each local derivative")}
+    return live_figure(build, update, controls, caption="Product of n equal local derivatives.", mode=mode)
+
+
+# --- 02: saturation ------------------------------------------------------------------
+
+Z_RANGE = 12.0  # pre-activations beyond this are counted in the outermost bins
+
+
+def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -> LiveFigure:
+    """Histogram of a layer's pre-activations z = W x and of f'(z), with saturated regions shaded.
+
+    x ~ N(0, spread^2) with `fan_in` inputs and W ~ N(0, scale^2 / fan_in), so z has
+    standard deviation about scale * spread. The random draws are fixed once; a
+    slider only rescales them, so the picture changes smoothly.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n_units, fan_in))
+    w = rng.standard_normal(fan_in) / np.sqrt(fan_in)
+    z_unit = x @ w  # (n_units,), std about 1
+    z_edges = np.linspace(-Z_RANGE, Z_RANGE, 97)
+    d_edges = np.linspace(0.0, 1.0, 41)  # f'(z) / max f'
+
+    def build(axes):
+        ax_z, ax_d = axes
+        label(ax_z, "pre-activation z", "fraction of units", "Where the inputs to the activation land")
+        label(ax_d, "f'(z) / max f'", "fraction of units", "Local derivative each unit passes back")
+        z_hist = ax_z.stairs(np.zeros(z_edges.size - 1), z_edges, fill=True, color=MEASURED, alpha=0.8)
+        d_hist = ax_d.stairs(np.zeros(d_edges.size - 1), d_edges, fill=True, color=SECOND, alpha=0.8)
+        shade = [ax_z.axvspan(-Z_RANGE, -Z_RANGE, color=DANGER, alpha=0.12, lw=0),
+                 ax_z.axvspan(Z_RANGE, Z_RANGE, color=DANGER, alpha=0.12, lw=0)]
+        ax_z.set_xlim(-Z_RANGE, Z_RANGE)
+        ax_d.set_xlim(0, 1)
+        return z_hist, d_hist, shade, status_text(ax_z), ax_d.set_title("")
+
+    def update(state, scale, spread, activation):
+        z_hist, d_hist, shade, status, title = state
+        act = get_activation(activation)
+        z = z_unit * (scale * spread)
+        slope = act.df(z) / act.max_slope
+        z_counts, _ = np.histogram(np.clip(z, -Z_RANGE, Z_RANGE), z_edges)
+        d_counts, _ = np.histogram(np.clip(slope, 0.0, 1.0), d_edges)
+        z_hist.set_data(z_counts / z.size, z_edges)
+        d_hist.set_data(d_counts / z.size, d_edges)
+        z_hist.axes.set_ylim(0, max(z_counts.max() / z.size * 1.15, 0.05))
+        d_hist.axes.set_ylim(0, max(d_counts.max() / z.size * 1.15, 0.05))
+        _shade_saturated(shade, act)
+        saturated = float(np.mean(slope < 0.1))
+        set_status(status, f"{100 * saturated:.0f}% of units saturated")
+        title.set_text(f"Derivative passed back: mean f'(z) = {np.mean(act.df(z)):.3g} (max {act.max_slope:g})")
+
+    controls = {"scale": weight_scale_slider(1.0, 0.1, 10.0),
+                "spread": weight_scale_slider(1.0, 0.1, 10.0, description="input spread"),
+                "activation": activation_dropdown("sigmoid")}
+    return live_figure(build, update, controls, figsize=(9.0, 3.4), ncols=2,
+                       caption="Pre-activation and derivative histograms.", mode=mode)
+
+
+def _shade_saturated(shade, act, tol: float = 0.1) -> None:
+    """Move the two shaded spans to where |f'(z)| < tol * max f' (none for linear)."""
+    grid = np.linspace(-Z_RANGE, Z_RANGE, 2401)
+    flat = act.df(grid) < tol * act.max_slope
+    left = grid[:grid.size // 2][flat[:grid.size // 2]]
+    right = grid[grid.size // 2:][flat[grid.size // 2:]]
+    spans = ((-Z_RANGE, left.max()) if left.size else (-Z_RANGE, -Z_RANGE),
+             (right.min(), Z_RANGE) if right.size else (Z_RANGE, Z_RANGE))
+    for patch, (a, b) in zip(shade, spans):
+        patch.set_x(a)
+        patch.set_width(b - a)
+
+
+def sigmoid_chain(mode: str | None = None) -> LiveFigure:
+    """|d a_n / d a_k| through a chain of n units against the bound (|w| max f')^(n-k)."""
+
+    def build(ax):
+        label(ax, "unit k (the gradient flows right to left)", "|d a_n / d a_k|",
+              "Gradient through a chain of units", log_y=True)
+        measured = _log_line(ax, MEASURED, "measured", lbl="measured (backprop)")
+        bound = _log_line(ax, THEORY, "bound", marker="", linestyle="--", lbl="bound $(|w| \\max f')^{n-k}$")
+        ax.legend(loc="lower right", fontsize=8)
+        return measured, bound, status_text(ax)
+
+    def update(state, n_units, w, activation):
+        measured, bound, status = state
+        grad = np.abs(chain_forward_backward(n_units, w, activation).grad_wrt)
+        limit = chain_bound_curve(n_units, w, activation)
+        k = np.arange(n_units + 1)
+        measured.set_data(k, log_safe(grad))
+        bound.set_data(k, log_safe(limit))
+        measured.axes.set_xlim(-0.5, n_units + 0.5)
+        fit_log_ylim(measured.axes, grad, limit)
+        problem = describe_problem(grad, "unit")
+        set_status(status, problem or f"|d a_n / d a_0| = {grad[0]:.3g}")
+
+    controls = {"n_units": count_slider(10, 1, MAX_STEPS, "units n"),
+                "w": weight_scale_slider(1.0, 0.1, 10.0, description="weight w"),
+                "activation": activation_dropdown("sigmoid")}
+    return live_figure(build, update, controls, caption="Chain gradient against its bound.", mode=mode)
+
+
+# --- 03: per-layer gradient norms in a deep network ----------------------------------
+
+def insurance_batch(n_rows: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n_rows` people of the insurance data, standardized: X (n_rows, 4), y (n_rows,)."""
+    data = load_insurance()
+    X, _, _ = standardize(data.X)
+    return X[:n_rows], data.y[:n_rows]
+
+
+def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
+    """Per-layer gradient norms of a deep network on the insurance batch, with the theory curve."""
+    x, y = insurance_batch()
+
+    def build(ax):
+        label(ax, "layer (input side on the left)", "gradient norm", "Gradient reaching each layer",
+              log_y=True)
+        w_line = _log_line(ax, MEASURED, "weight_grads", lbl=r"$\|\partial L / \partial W_l\|$ measured")
+        h_line = _log_line(ax, SECOND, "act_grads", lbl=r"$\|\partial L / \partial h_l\|$ measured")
+        theory = _log_line(ax, THEORY, "theory", marker="", linestyle="--", lbl=r"$\|\partial L / \partial h_l\|$ mean-field theory")
+        ax.legend(loc="lower right", fontsize=8)
+        return w_line, h_line, theory, status_text(ax)
+
+    def update(state, depth, scale, activation, init):
+        w_line, h_line, theory, status = state
+        config = NetConfig(depth=depth, width=width, activation=activation, init=init, weight_scale=scale)
+        params = init_params(config, np.random.default_rng(0))
+        grads = numpy_layer_gradients(params, x, y, activation)
+        predicted = predicted_act_norms(params, grads, activation)
+        layers = np.arange(1, depth + 2)
+        w_line.set_data(layers, log_safe(grads.weight_norms))
+        h_line.set_data(layers[:-1], log_safe(grads.act_norms))
+        theory.set_data(layers[:-1], log_safe(predicted))
+        w_line.axes.set_xlim(0.5, depth + 1.5)
+        fit_log_ylim(w_line.axes, grads.weight_norms, grads.act_norms)
+        problem = describe_problem(grads.weight_norms, "layer", layers)
+        ratio = grads.weight_norms[0] / grads.weight_norms[-1]
+        set_status(status, problem or f"first layer / last layer = {ratio:.2g}")
+
+    controls = {"depth": depth_slider(10, 1, MAX_STEPS),
+                "scale": weight_scale_slider(1.0, 0.1, 10.0),
+                "activation": activation_dropdown("sigmoid"),
+                "init": init_dropdown()}
+    return live_figure(build, update, controls, figsize=(8.0, 3.6),
+                       caption="Per-layer gradient norms with the mean-field prediction.", mode=mode)
+

@@ -1,0 +1,156 @@
+"""Drawing on a given Axes: one palette, labelled axes, log scales that survive inf, NaN and 0.
+
+Every function here takes an `Axes` (or artists) and returns artists; nothing here
+computes gradients or builds widgets.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import LogLocator, NullLocator
+
+from helpers.activations import get_activation
+
+# Okabe & Ito's colour-blind-safe palette, in the order the course uses it.
+PALETTE = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "sky": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+    "grey": "#999999",
+}
+MEASURED = PALETTE["blue"]
+THEORY = PALETTE["black"]
+SECOND = PALETTE["orange"]
+DANGER = PALETTE["vermillion"]
+
+# Limits of what a float64 log-scale plot can show without matplotlib complaining.
+LOG_FLOOR = 1e-300
+LOG_CEIL = 1e300
+
+
+def new_figure(figsize: tuple = (7.0, 3.4), ncols: int = 1) -> tuple[Figure, list]:
+    """A figure not registered with pyplot (so nothing is shown twice) and its axes list."""
+    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: bool = False) -> Axes:
+    """Label both axes (always) and choose the y scale."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=11)
+    if log_y:
+        ax.set_yscale("log")
+        # A few labelled decades and no minor ticks: readable when the range spans
+        # hundreds of decades, and each tick is an artist redrawn on every slider move.
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=7))
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def log_safe(values) -> np.ndarray:
+    """Copy of `values` (any shape) with entries a log axis cannot show set to NaN.
+
+    Zero, negative, inf and NaN become NaN so the line simply breaks there; the
+    caller reports them with `describe_problem`.
+    """
+    v = np.array(values, dtype=float, copy=True)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(v) | (v <= LOG_FLOOR) | (v >= LOG_CEIL)
+    v[bad] = np.nan
+    return v
+
+
+def describe_problem(values, index_name: str = "layer", indices=None) -> str:
+    """One sentence about the first entry of `values` (n,) a log plot cannot show, or ''.
+
+    `indices` (n,) gives the label of each entry (default 0..n-1).
+    """
+    v = np.asarray(values, dtype=float)
+    idx = np.arange(v.size) if indices is None else np.asarray(indices)
+    checks = (
+        (np.isnan(v), "became NaN"),
+        (np.isinf(v), "overflowed to inf"),
+        (v >= LOG_CEIL, "is too large to draw"),
+        (v == 0, "underflowed to exactly 0"),
+        ((v > 0) & (v <= LOG_FLOOR), "is too small to draw"),
+    )
+    for mask, what in checks:
+        if mask.any():
+            first = idx[np.argmax(mask)]
+            return f"{what} at {index_name} {first}"
+    return ""
+
+
+def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
+    """Set a log y-range that shows every drawable value in `series`, padded by `pad`x."""
+    drawable = [s[np.isfinite(s)] for s in (log_safe(s) for s in series)]
+    drawable = [s for s in drawable if s.size]
+    if not drawable:
+        ax.set_ylim(1e-3, 1e3)
+        return
+    lo = min(float(s.min()) for s in drawable)
+    hi = max(float(s.max()) for s in drawable)
+    ax.set_ylim(max(lo / pad, LOG_FLOOR), min(hi * pad, LOG_CEIL))
+
+
+def status_text(ax: Axes) -> Text:
+    """An empty text artist in the upper-left corner for warnings like 'overflowed at layer 37'."""
+    return ax.text(
+        0.02, 0.96, "", transform=ax.transAxes, va="top", ha="left", fontsize=10,
+        color=DANGER, bbox=dict(boxstyle="round", facecolor="white", edgecolor=DANGER, alpha=0.9),
+    )
+
+
+def set_status(text: Text, message: str) -> None:
+    """Show `message` in a status artist, or hide it when the message is empty."""
+    text.set_text(message)
+    text.set_visible(bool(message))
+
+
+def activation_panel(ax: Axes, name: str, z_max: float = 8.0, tol: float = 0.1) -> Axes:
+    """Draw f and f' of activation `name` on z in [-z_max, z_max], shading where f' < tol * max f'."""
+    act = get_activation(name)
+    z = np.linspace(-z_max, z_max, 801)
+    ax.plot(z, act.f(z), color=MEASURED, label=f"{name}(z)")
+    ax.plot(z, act.df(z), color=SECOND, linestyle="--", label=f"{name}'(z)")
+    flat = act.df(z) < tol * act.max_slope
+    ax.fill_between(z, 0, 1, where=flat, transform=ax.get_xaxis_transform(), color=DANGER, alpha=0.12,
+                    lw=0, label="saturated: f' < 10% of max")
+    label(ax, "z", "value", name)
+    ax.legend(loc="upper left", fontsize=7)
+    return ax
+
+
+_SERIES = [MEASURED, SECOND, PALETTE["green"], PALETTE["purple"], PALETTE["sky"], PALETTE["black"]]
+
+
+def loss_curves(ax: Axes, logs: dict, title: str = "Training loss") -> Axes:
+    """One loss curve per run: `logs` maps a label to a TrainLog (loss (steps,))."""
+    for color, (name, log) in zip(_SERIES, logs.items()):
+        ax.plot(np.arange(1, log.loss.size + 1), log.loss, color=color, label=name)
+    label(ax, "step", "loss", title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def layer_change(ax: Axes, logs: dict, title: str = "How far each layer's weights moved") -> Axes:
+    """Mean relative weight change per step, ||dW|| / ||W||, against layer index, one line per run."""
+    for color, (name, log) in zip(_SERIES, logs.items()):
+        with np.errstate(all="ignore"):
+            change = np.nanmean(log.rel_weight_change, axis=0)
+        layers = np.arange(1, change.size + 1)
+        ax.plot(layers, log_safe(change), marker="o", markersize=3.5, color=color, label=name)
+    label(ax, "layer (input side on the left)", r"mean $\|\Delta W\| / \|W\|$ per step", title, log_y=True)
+    ax.legend(fontsize=8)
+    return ax

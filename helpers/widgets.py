@@ -1,0 +1,220 @@
+"""Sliders with one name, range and format everywhere, and the live-figure pattern.
+
+The live-figure pattern: the figure and its artists are built once; moving a control
+only recomputes data, changes the artists in place and redraws. Shown as:
+
+- "ipympl": an interactive canvas updated in place (the default in a Jupyter kernel),
+- "image": a plain PNG image refreshed on every change (when ipympl is unavailable,
+  or after `set_live_mode("image")`),
+- "agg": no display at all, for tests and benchmarks outside a kernel.
+
+Every live figure also carries a static PNG of its default state in the same output,
+so a reader on GitHub without a kernel sees the figure.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Callable
+
+import ipywidgets as W
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from helpers.activations import ACTIVATION_NAMES
+from helpers.network import INIT_SCHEMES
+from helpers.plots import new_figure
+from helpers.progress import in_kernel
+
+LIVE_MODES = ("auto", "ipympl", "image", "agg")
+_live_mode = "auto"
+
+_STYLE = {"description_width": "11em"}
+_LAYOUT = W.Layout(width="34em")
+
+
+# --- slider factories: the same control looks and behaves the same in every notebook ---
+
+def depth_slider(value: int = 10, min: int = 1, max: int = 50) -> W.IntSlider:
+    return W.IntSlider(value=value, min=min, max=max, step=1, description="depth (layers)",
+                       style=_STYLE, layout=_LAYOUT)
+
+
+def weight_scale_slider(value: float = 1.0, min: float = 0.1, max: float = 10.0,
+                        description: str = "weight scale") -> W.FloatLogSlider:
+    """Log slider: weight scales matter by their ratio to 1, so equal steps are equal ratios."""
+    return W.FloatLogSlider(value=value, base=10, min=np.log10(min), max=np.log10(max), step=0.02,
+                            readout_format=".3g", description=description, style=_STYLE, layout=_LAYOUT)
+
+
+def choice_dropdown(value: str, options, description: str) -> W.Dropdown:
+    return W.Dropdown(value=value, options=list(options), description=description,
+                      style=_STYLE, layout=W.Layout(width="22em"))
+
+
+def activation_dropdown(value: str = "sigmoid", options=ACTIVATION_NAMES) -> W.Dropdown:
+    return choice_dropdown(value, options, "activation")
+
+
+def init_dropdown(value: str = "xavier") -> W.Dropdown:
+    return choice_dropdown(value, INIT_SCHEMES, "initialisation")
+
+
+def count_slider(value: int, min: int, max: int, description: str) -> W.IntSlider:
+    return W.IntSlider(value=value, min=min, max=max, step=1, description=description,
+                       style=_STYLE, layout=_LAYOUT)
+
+
+def float_slider(value: float, min: float, max: float, step: float, description: str,
+                 fmt: str = ".2f") -> W.FloatSlider:
+    return W.FloatSlider(value=value, min=min, max=max, step=step, description=description,
+                         readout_format=fmt, style=_STYLE, layout=_LAYOUT)
+
+
+# --- choosing how a live figure is shown ---
+
+def set_live_mode(mode: str) -> None:
+    """Choose how live figures are shown from now on: 'auto', 'ipympl', 'image' or 'agg'."""
+    global _live_mode
+    if mode not in LIVE_MODES:
+        raise ValueError(f"unknown live mode {mode!r}; choose one of: {', '.join(LIVE_MODES)}")
+    _live_mode = mode
+
+
+def _import_ipympl():
+    """ipympl's backend module, or None; importing it must not change pyplot's backend.
+
+    The ipympl package's __init__ calls matplotlib.use() on itself, which would
+    turn every later plain `plt` figure of the notebook into a widget (and
+    switching back does not restore the inline PNG output). The call is
+    skipped for the duration of the import.
+    """
+    import matplotlib
+
+    original_use = matplotlib.use
+    matplotlib.use = lambda *args, **kwargs: None
+    try:
+        import ipympl.backend_nbagg as backend
+    except ImportError:
+        return None
+    finally:
+        matplotlib.use = original_use
+    return backend
+
+
+def resolve_live_mode() -> str:
+    """The mode a new live figure gets: what was set, or the best one this session supports."""
+    if _live_mode != "auto":
+        return _live_mode
+    if not in_kernel():
+        return "agg"
+    return "ipympl" if _import_ipympl() is not None else "image"
+
+
+def _attach_canvas(fig: Figure, mode: str):
+    """Give `fig` the canvas for `mode` and return the widget that shows it (or None)."""
+    if mode == "ipympl":
+        backend = _import_ipympl()
+        canvas = backend.Canvas(fig)
+        backend.FigureManager(canvas, 0)  # builds the toolbar the front end expects
+        canvas.header_visible = False
+        canvas.footer_visible = False
+        canvas.resizable = False
+        canvas.toolbar_visible = "fade-in-fade-out"
+        return canvas
+    FigureCanvasAgg(fig)
+    if mode == "image":
+        return W.Image(format="png")
+    return None
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, at its own size (no tight bbox: it would render twice)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    return buf.getvalue()
+
+
+class LiveFigure:
+    """A figure built once whose artists follow a set of controls.
+
+    `update(**values)` receives every control's current value by name and changes
+    artists in place; it must not raise for any value a control can take. Exceptions
+    are still caught on the widget path so a class never sees a traceback; they are
+    kept in `last_error` and shown under the figure.
+    """
+
+    def __init__(self, fig: Figure, controls: dict, update: Callable[..., None],
+                 caption: str = "", mode: str | None = None):
+        self.fig = fig
+        self.controls = dict(controls)
+        self._update = update
+        self.caption = caption
+        self.mode = mode or resolve_live_mode()
+        self.view = _attach_canvas(fig, self.mode)
+        self.message = W.HTML("")
+        self.last_error: Exception | None = None
+        self.widget = self._layout()
+        self._update(**self.values)
+        self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
+        # Lay the figure out once, at its default state: re-solving the constrained
+        # layout on every slider move would cost more than the whole redraw.
+        fig.set_layout_engine("none")
+        self._redraw()
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+
+    @property
+    def values(self) -> dict:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def refresh(self) -> None:
+        """Recompute and redraw for the controls' current values (raises on error)."""
+        self._update(**self.values)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self.mode == "ipympl":
+            self.fig.canvas.draw_idle()
+        elif self.mode == "image":
+            self.view.value = figure_png(self.fig)
+        else:
+            self.fig.canvas.draw()
+
+    def _on_change(self, change) -> None:
+        try:
+            self.refresh()
+        except Exception as err:  # shown, not raised: the class must never see a traceback
+            self.last_error = err
+            self.message.value = f"<span style='color:#D55E00'>Could not update: {err}</span>"
+        else:
+            self.last_error = None
+            self.message.value = ""
+
+    def _layout(self) -> W.VBox:
+        children = [W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow="row wrap"))]
+        if self.view is not None:
+            children.append(self.view)
+        children.append(self.message)
+        return W.VBox(children)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle["image/png"] = base64.b64encode(self._static_png).decode("ascii")
+        names = ", ".join(self.controls)
+        # Stable text: compared by nbval, and the only thing a text-only reader sees.
+        bundle["text/plain"] = f"Live figure controlled by: {names}. {self.caption}".strip()
+        return bundle
+
+
+def live_figure(build: Callable, update: Callable[..., None], controls: dict,
+                figsize: tuple = (7.0, 3.4), ncols: int = 1, caption: str = "",
+                mode: str | None = None) -> LiveFigure:
+    """Build a figure once with `build(axes) -> state`, then drive it with `controls`.
+
+    `update(state, **values)` changes the artists in `state` for new control values.
+    """
+    fig, axes = new_figure(figsize, ncols)
+    state = build(axes if ncols > 1 else axes[0])
+    return LiveFigure(fig, controls, lambda **values: update(state, **values), caption=caption, mode=mode)

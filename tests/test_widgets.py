@@ -1,0 +1,159 @@
+"""Live figures without a browser: move every control to its ends and check what is drawn."""
+import warnings
+
+import ipywidgets as W
+import matplotlib
+import numpy as np
+import pytest
+
+from helpers import live
+from helpers.chain import chain_bound_curve
+from helpers.network import NetConfig, init_params, to_torch, torch_layer_gradients
+from helpers.plots import log_safe
+from helpers.widgets import LiveFigure, figure_png, float_slider, live_figure, set_live_mode
+
+FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
+           live.layer_gradients]
+
+
+def control_values(control) -> list:
+    """Minimum, default and maximum of a slider, or every option of a dropdown."""
+    if isinstance(control, W.Dropdown):
+        return list(control.options)
+    if isinstance(control, W.FloatLogSlider):
+        return [control.base ** control.min, control.value, control.base ** control.max]
+    return [control.min, control.value, control.max]
+
+
+def line_y(lf: LiveFigure, gid: str = "measured", ax: int = 0) -> np.ndarray:
+    (line,) = [line for line in lf.fig.axes[ax].lines if line.get_gid() == gid]
+    return np.asarray(line.get_ydata(), dtype=float)
+
+
+def status(lf: LiveFigure, ax: int = 0) -> str:
+    texts = [t.get_text() for t in lf.fig.axes[ax].texts if t.get_visible()]
+    return " ".join(texts)
+
+
+@pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__)
+def test_every_control_at_its_ends_updates_without_error_or_warning(make):
+    lf = make(mode="agg")
+    for name, control in lf.controls.items():
+        default = control.value
+        pictures = {figure_png(lf.fig)}
+        for value in control_values(control):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                control.value = value
+            assert lf.last_error is None, f"{name}={value}: {lf.last_error}"
+            pictures.add(figure_png(lf.fig))
+        # Two options may legitimately draw alike (relu and leaky_relu on positive inputs),
+        # but a control whose every value draws the same picture is wired to nothing.
+        assert len(pictures) >= 3 if not isinstance(control, W.Dropdown) else len(pictures) >= 2, name
+        control.value = default
+
+
+def test_repeated_product_draws_powers_of_w():
+    lf = live.repeated_product(mode="agg")
+    for w in (0.0, 0.5, 1.0, 2.0):
+        lf.controls["w"].value = w
+        expected = log_safe(np.power(w, np.arange(51.0)))
+        np.testing.assert_allclose(line_y(lf), expected, rtol=1e-12)
+    assert "0" in status(lf) or "1.13e+15" in status(lf)
+
+
+def test_chain_product_follows_both_sliders_and_names_underflow():
+    lf = live.chain_product(mode="agg")
+    lf.controls["n_factors"].value = 1
+    assert line_y(lf).size == 1
+    lf.controls["n_factors"].value = 50
+    lf.controls["d"].value = 2.0
+    np.testing.assert_allclose(line_y(lf)[-1], 2.0 ** 50)
+    lf.controls["d"].value = 0.0
+    assert np.isnan(line_y(lf)).all()  # zeros cannot sit on a log axis ...
+    assert "exactly 0 at factor 1" in status(lf)  # ... so the figure says it in words
+
+
+def test_saturation_histograms_are_distributions_and_saturation_grows_with_scale():
+    lf = live.saturation(mode="agg")
+    percents = []
+    for scale in (0.1, 1.0, 10.0):
+        lf.controls["scale"].value = scale
+        lf.controls["spread"].value = 10.0
+        for ax in (0, 1):
+            heights = lf.fig.axes[ax].patches[0].get_data().values
+            assert heights.sum() == pytest.approx(1.0)
+        percents.append(int(status(lf).split("%")[0]))
+    assert percents[0] < percents[1] < percents[2]
+    assert percents[2] >= 95  # z spread 100: almost every sigmoid unit is flat
+    lf.controls["activation"].value = "linear"
+    assert status(lf).startswith("0%")  # a linear unit never saturates
+
+
+def test_sigmoid_chain_measured_stays_below_bound_and_linear_meets_it():
+    lf = live.sigmoid_chain(mode="agg")
+    for n in (1, 10, 50):
+        for w in (0.1, 1.0, 10.0):
+            lf.controls["n_units"].value = n
+            lf.controls["w"].value = w
+            measured, bound = line_y(lf, "measured"), line_y(lf, "bound")
+            drawable = np.isfinite(measured) & np.isfinite(bound)
+            assert np.all(measured[drawable] <= bound[drawable] * (1 + 1e-12))
+    lf.controls["activation"].value = "linear"
+    lf.controls["w"].value = 1.2
+    np.testing.assert_allclose(line_y(lf), log_safe(chain_bound_curve(50, 1.2, "linear")), rtol=1e-12)
+
+
+@pytest.mark.parametrize("depth,scale,activation,init", [
+    (1, 0.1, "sigmoid", "xavier"), (10, 1.0, "sigmoid", "xavier"), (50, 10.0, "relu", "normal"),
+    (50, 3.0, "tanh", "xavier"), (50, 0.1, "leaky_relu", "normal"),
+])
+def test_layer_gradients_plot_matches_autograd(depth, scale, activation, init):
+    lf = live.layer_gradients(mode="agg")
+    lf.controls["depth"].value = depth
+    lf.controls["scale"].value = scale
+    lf.controls["activation"].value = activation
+    lf.controls["init"].value = init
+    x, y = live.insurance_batch()
+    config = NetConfig(depth=depth, width=32, activation=activation, init=init, weight_scale=scale)
+    _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), activation), x, y)
+    np.testing.assert_allclose(line_y(lf, "weight_grads"), log_safe(expected), rtol=1e-7)
+    assert line_y(lf, "act_grads").size == depth  # one dL/dh point per hidden layer
+
+
+def test_image_mode_refreshes_png_and_bundle_keeps_a_static_copy():
+    lf = live.chain_product(mode="image")
+    assert isinstance(lf.view, W.Image)
+    first = lf.view.value
+    lf.controls["d"].value = 1.5
+    assert lf.view.value != first and lf.view.value[:4] == b"\x89PNG"
+    bundle = lf._repr_mimebundle_()
+    assert {"image/png", "text/plain", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
+    assert bundle["text/plain"].startswith("Live figure controlled by: n_factors, d")
+
+
+def test_an_update_that_raises_is_shown_not_raised():
+    def update(line, v):
+        if v > 0.5:
+            raise ArithmeticError("value too large for this demo")
+        line.set_ydata([v, v])
+
+    lf = live_figure(lambda ax: ax.plot([0, 1], [0, 0])[0], update,
+                     {"v": float_slider(0.1, 0.0, 1.0, 0.1, "v")}, mode="agg")
+    lf.controls["v"].value = 0.9
+    assert isinstance(lf.last_error, ArithmeticError)
+    assert "value too large" in lf.message.value
+    lf.controls["v"].value = 0.2
+    assert lf.last_error is None and lf.message.value == ""
+
+
+def test_ipympl_canvas_leaves_pyplot_backend_alone():
+    backend = matplotlib.get_backend()
+    lf = live.chain_product(mode="ipympl")
+    assert type(lf.view).__name__ == "Canvas"
+    assert matplotlib.get_backend() == backend
+
+
+def test_unknown_live_mode_is_refused_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="auto, ipympl, image, agg"):
+        set_live_mode("svg")
