@@ -72,7 +72,7 @@ def chain_product(mode: str | None = None) -> LiveFigure:
         line.axes.set_xlim(0.5, n_factors + 0.5)
         fit_log_ylim(line.axes, np.abs(values), [0.25, 1.0])
         problem = describe_problem(np.abs(values), "factor", np.arange(1, n_factors + 1))
-        set_status(status, problem or f"product of {n_factors} factors = {values[-1]:.3g}")
+        set_status(status, problem or f"product of {n_factors} factors = {values[-1]:.3g}", alarm=bool(problem))
 
     controls = {"n_factors": count_slider(10, 1, MAX_STEPS, "number of factors"),
                 "d": float_slider(0.25, 0.0, 2.0, 0.01, "each local derivative")}
@@ -123,7 +123,7 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
         d_hist.axes.set_ylim(0, max(d_counts.max() / z.size * 1.15, 0.05))
         _shade_saturated(shade, act)
         saturated = float(np.mean(slope < 0.1))
-        set_status(status, f"{100 * saturated:.0f}% of units saturated")
+        set_status(status, f"{100 * saturated:.0f}% of units saturated", alarm=saturated > 0.5)
         title.set_text(f"Derivative passed back: mean f'(z) = {np.mean(act.df(z)):.3g} (max {act.max_slope:g})")
 
     controls = {"scale": weight_scale_slider(1.0, 0.1, 10.0),
@@ -167,7 +167,7 @@ def sigmoid_chain(mode: str | None = None) -> LiveFigure:
         measured.axes.set_xlim(-0.5, n_units + 0.5)
         fit_log_ylim(measured.axes, grad, limit)
         problem = describe_problem(grad, "unit")
-        set_status(status, problem or f"|d a_n / d a_0| = {grad[0]:.3g}")
+        set_status(status, problem or f"|d a_n / d a_0| = {grad[0]:.3g}", alarm=bool(problem))
 
     controls = {"n_units": count_slider(10, 1, MAX_STEPS, "units n"),
                 "w": weight_scale_slider(1.0, 0.1, 10.0, description="weight w"),
@@ -210,8 +210,9 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
         w_line.axes.set_xlim(0.5, depth + 1.5)
         fit_log_ylim(w_line.axes, grads.weight_norms, grads.act_norms)
         problem = describe_problem(grads.weight_norms, "layer", layers)
-        ratio = grads.weight_norms[0] / grads.weight_norms[-1]
-        set_status(status, problem or f"first layer / last layer = {ratio:.2g}")
+        with np.errstate(all="ignore"):  # 0/0 or inf/inf only happen when `problem` says so
+            ratio = grads.weight_norms[0] / grads.weight_norms[-1]
+        set_status(status, problem or f"first layer / last layer = {ratio:.2g}", alarm=bool(problem))
 
     controls = {"depth": depth_slider(10, 1, MAX_STEPS),
                 "scale": weight_scale_slider(1.0, 0.1, 10.0),

@@ -105,16 +105,17 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
 
 
 def status_text(ax: Axes) -> Text:
-    """An empty text artist in the upper-left corner for warnings like 'overflowed at layer 37'."""
-    return ax.text(
-        0.02, 0.96, "", transform=ax.transAxes, va="top", ha="left", fontsize=10,
-        color=DANGER, bbox=dict(boxstyle="round", facecolor="white", edgecolor=DANGER, alpha=0.9),
-    )
+    """An empty text artist in the upper-left corner for a reading or a warning."""
+    return ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", ha="left", fontsize=10,
+                   bbox=dict(boxstyle="round", facecolor="white", alpha=0.9))
 
 
-def set_status(text: Text, message: str) -> None:
-    """Show `message` in a status artist, or hide it when the message is empty."""
+def set_status(text: Text, message: str, alarm: bool = False) -> None:
+    """Show `message` (in the warning colour when `alarm`), or hide the artist if it is empty."""
+    color = DANGER if alarm else THEORY
     text.set_text(message)
+    text.set_color(color)
+    text.get_bbox_patch().set_edgecolor(color)
     text.set_visible(bool(message))
 
 
