@@ -14,6 +14,7 @@ so a reader on GitHub without a kernel sees the figure.
 from __future__ import annotations
 
 import base64
+import html
 import io
 from typing import Callable
 
@@ -163,6 +164,10 @@ class LiveFigure:
         fig.set_layout_engine("none")
         self._redraw()
         for control in self.controls.values():
+            if self.mode == "image" and hasattr(control, "continuous_update"):
+                # A full PNG per drag event would queue up behind the pointer:
+                # without ipympl, redraw when the slider is released.
+                control.continuous_update = False
             control.observe(self._on_change, names="value")
 
     @property
@@ -187,7 +192,7 @@ class LiveFigure:
             self.refresh()
         except Exception as err:  # shown, not raised: the class must never see a traceback
             self.last_error = err
-            self.message.value = f"<span style='color:#D55E00'>Could not update: {err}</span>"
+            self.message.value = f"<span style='color:#D55E00'>Could not update: {html.escape(str(err))}</span>"
         else:
             self.last_error = None
             self.message.value = ""

@@ -124,6 +124,7 @@ def test_layer_gradients_plot_matches_autograd(depth, scale, activation, init):
 def test_image_mode_refreshes_png_and_bundle_keeps_a_static_copy():
     lf = live.chain_product(mode="image")
     assert isinstance(lf.view, W.Image)
+    assert not any(c.continuous_update for c in lf.controls.values())  # redraw on release only
     first = lf.view.value
     lf.controls["d"].value = 1.5
     assert lf.view.value != first and lf.view.value[:4] == b"\x89PNG"
