@@ -1,0 +1,538 @@
+"""A vanilla recurrent network, with hand-written backpropagation through time
+in numpy and the same network in torch, so the two can be checked against each other.
+
+    h_0 given (default zeros)                       (batch, hidden)
+    z_t = W_h h_{t-1} + W_x x_t + b,  h_t = f(z_t)  t = 1..T
+    y_hat = W_y h_T + c                             (batch, n_out), read out at the last step only
+
+Weights are stored as (fan_out, fan_in) like torch.nn.Linear, so a batch goes
+through a step as h @ W_h.T + x @ W_x.T + b. Sequences are time-major: xs has
+shape (T, batch, n_in). Everything numpy is float64 and nothing warns about
+overflow: inf, NaN and 0 in the results are what exploding and vanishing look like.
+
+The gradient reaching h_k from the last step is
+
+    dL/dh_k = (dh_T/dh_k)^T dL/dh_T,   dh_T/dh_k = J_T J_{T-1} ... J_{k+1},   J_t = diag(f'(z_t)) W_h,
+
+a product of T - k Jacobians: `jacobian_norms` measures its size and
+`pascanu_bound` bounds it by (||W_h||_2 * max|f'|)^(T - k) (Pascanu, Mikolov &
+Bengio 2013, "On the difficulty of training recurrent neural networks").
+
+For training on the course's tasks there are two small torch models built on
+nn.RNN, `RNNClassifier` and `RNNRegressor`, that helpers.training.train accepts.
+"""
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.activations import ACTIVATION_NAMES, get_activation
+from helpers.chain import _check_real, chain_forward_backward
+from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
+
+LOSSES = ("mse", "ce")
+RECURRENT_INITS = ("orthogonal", "gaussian")
+
+# jacobian_norms rescales its running product only when an entry leaves this
+# range, so for ordinary sizes the product is exactly the plain one.
+_RESCALE_ABOVE = 1e100
+_RESCALE_BELOW = 1e-100
+
+
+def _check_int(value, name: str, low: int, high=None) -> int:
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    is_int = isinstance(value, Integral) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
+        )
+
+
+def _activation_name(activation) -> str:
+    name = get_activation(activation).name
+    if name not in ACTIVATION_NAMES:  # a home-made Activation object
+        raise ValueError(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATION_NAMES)}")
+    return name
+
+
+def _check_loss(loss) -> str:
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES} ('mse': 0.5 * mean squared error, "
+                         f"'ce': softmax cross-entropy), got {loss!r}")
+    return loss
+
+
+@dataclass(eq=False)
+class RNNParams:
+    """Parameters of a vanilla RNN, float64.
+
+    W_h (H, H) recurrent, W_x (H, D) input, b (H,) bias, W_y (O, H) readout, c (O,) readout bias.
+    eq=False because comparing numpy arrays with == has no single truth value.
+    """
+
+    W_h: np.ndarray
+    W_x: np.ndarray
+    b: np.ndarray
+    W_y: np.ndarray
+    c: np.ndarray
+
+    def __post_init__(self):
+        for name in ("W_h", "W_x", "b", "W_y", "c"):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"{name} must be a numpy array, got {type(value).__name__}")
+            setattr(self, name, value.astype(np.float64, copy=False))
+        H = self.W_h.shape[0] if self.W_h.ndim == 2 else -1
+        expected = {
+            "W_h": (H, H),
+            "W_x": (H, self.W_x.shape[1] if self.W_x.ndim == 2 else -1),
+            "b": (H,),
+            "W_y": (self.W_y.shape[0] if self.W_y.ndim == 2 else -1, H),
+            "c": (self.W_y.shape[0] if self.W_y.ndim == 2 else -1,),
+        }
+        for name, shape in expected.items():
+            got = getattr(self, name).shape
+            if got != shape or min(got) < 1:
+                raise ValueError(
+                    "shapes must be W_h (H, H), W_x (H, D), b (H,), W_y (O, H), c (O,) with H, D, O >= 1; "
+                    f"got W_h {self.W_h.shape}, W_x {self.W_x.shape}, b {self.b.shape}, "
+                    f"W_y {self.W_y.shape}, c {self.c.shape}"
+                )
+
+    @property
+    def hidden(self) -> int:
+        return int(self.W_h.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        return int(self.W_x.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.W_y.shape[0])
+
+
+def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input_scale=1.0) -> RNNParams:
+    """Random RNNParams; the caller's rng decides reproducibility.
+
+    W_h: scaled_orthogonal(hidden, radius) (every singular value = radius) or
+         scaled_gaussian(hidden, radius) (spectral radius = radius), drawn first;
+    W_x: input_scale * N(0, 1) / sqrt(n_in), drawn second (unit-variance inputs
+         give pre-activations of variance ~input_scale^2);
+    W_y: N(0, 1) / sqrt(hidden), drawn last; b and c are zero.
+    """
+    hidden = _check_int(hidden, "hidden", 1)
+    n_in = _check_int(n_in, "n_in", 1)
+    n_out = _check_int(n_out, "n_out", 1)
+    _check_rng(rng)
+    if recurrent not in RECURRENT_INITS:
+        raise ValueError(f"recurrent must be one of {RECURRENT_INITS}, got {recurrent!r}")
+    ok = isinstance(input_scale, Real) and not isinstance(input_scale, bool)
+    if not ok or not math.isfinite(input_scale) or input_scale < 0:
+        raise ValueError(f"input_scale must be a finite number >= 0, got {input_scale!r}")
+    ok = isinstance(radius, Real) and not isinstance(radius, bool) and math.isfinite(radius)
+    if not ok or radius < 0:
+        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
+    make_recurrent = scaled_orthogonal if recurrent == "orthogonal" else scaled_gaussian
+    W_h = make_recurrent(hidden, radius, rng)
+    W_x = rng.standard_normal((hidden, n_in)) * (input_scale / math.sqrt(n_in))
+    W_y = rng.standard_normal((n_out, hidden)) / math.sqrt(hidden)
+    return RNNParams(W_h=W_h, W_x=W_x, b=np.zeros(hidden), W_y=W_y, c=np.zeros(n_out))
+
+
+@dataclass(eq=False)
+class RNNCache:
+    """What rnn_forward computed, kept for backpropagation through time.
+
+    hs  (T+1, B, H) hidden states h_0..h_T
+    zs  (T, B, H)   pre-activations z_1..z_T (zs[t-1] is z_t)
+    out (B, O)      readout W_y h_T + c (logits or regression values)
+    xs  (T, B, D)   the inputs (the input weights' gradient needs them)
+    activation      name of f, so BPTT cannot silently use a different one
+    """
+
+    hs: np.ndarray
+    zs: np.ndarray
+    out: np.ndarray
+    xs: np.ndarray
+    activation: str
+
+    @property
+    def T(self) -> int:
+        return int(self.zs.shape[0])
+
+
+@dataclass(eq=False)
+class RNNGrads:
+    """Loss and gradients of one forward pass + BPTT.
+
+    dh (T+1, B, H) dL/dh_t for every t = 0..T (the total gradient, through all later steps)
+    dW_h (H, H), dW_x (H, D), db (H,), dW_y (O, H), dc (O,); loss: float
+    """
+
+    dh: np.ndarray
+    dW_h: np.ndarray
+    dW_x: np.ndarray
+    db: np.ndarray
+    dW_y: np.ndarray
+    dc: np.ndarray
+    loss: float
+
+    def norms(self) -> np.ndarray:
+        """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T; silent about overflow."""
+        with np.errstate(all="ignore"):
+            return np.sqrt(np.sum(np.square(self.dh), axis=(1, 2)))
+
+
+def _check_params(params) -> RNNParams:
+    if not isinstance(params, RNNParams):
+        raise ValueError(f"params must be an RNNParams (e.g. from init_rnn), got {type(params).__name__}")
+    return params
+
+
+def _check_inputs(params: RNNParams, xs, h0):
+    xs = np.asarray(xs, dtype=np.float64)
+    if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[1] < 1 or xs.shape[2] != params.n_in:
+        raise ValueError(f"xs must have shape (T, batch, {params.n_in}) with T, batch >= 1, got {xs.shape}")
+    B, H = xs.shape[1], params.hidden
+    if h0 is None:
+        return xs, np.zeros((B, H))
+    h0 = np.asarray(h0, dtype=np.float64)
+    if h0.shape == (H,):
+        h0 = np.broadcast_to(h0, (B, H))
+    if h0.shape != (B, H):
+        raise ValueError(f"h0 must be None, shape ({H},) or ({B}, {H}), got {h0.shape}")
+    return xs, h0
+
+
+def rnn_forward(params, xs, activation="tanh", h0=None) -> RNNCache:
+    """Run the RNN over xs (T, B, D) from h0 (None: zeros, (H,) or (B, H)); see RNNCache."""
+    params = _check_params(params)
+    name = _activation_name(activation)
+    f = get_activation(name).f
+    xs, h0 = _check_inputs(params, xs, h0)
+    T, B, H = xs.shape[0], xs.shape[1], params.hidden
+    hs = np.empty((T + 1, B, H))
+    hs[0] = h0
+    w_h_t = params.W_h.T
+    with np.errstate(all="ignore"):
+        # The input part of every z_t needs no earlier state: one matmul for all
+        # steps, written into zs, to which the loop adds the recurrent part.
+        zs = xs @ params.W_x.T
+        zs += params.b
+        for t in range(T):
+            z = zs[t]
+            z += hs[t] @ w_h_t
+            hs[t + 1] = f(z)
+        out = hs[T] @ params.W_y.T + params.c
+    return RNNCache(hs=hs, zs=zs, out=out, xs=xs, activation=name)
+
+
+def _cache_activation(cache: RNNCache, activation) -> str:
+    if not isinstance(cache, RNNCache):
+        raise ValueError(f"cache must be an RNNCache from rnn_forward, got {type(cache).__name__}")
+    if activation is None:
+        return cache.activation
+    name = _activation_name(activation)
+    if name != cache.activation:
+        raise ValueError(
+            f"activation {name!r} differs from the forward pass's {cache.activation!r}; "
+            "pass the same one (or None to use the forward pass's)"
+        )
+    return name
+
+
+def _check_targets(targets, loss: str, B: int, O: int) -> np.ndarray:
+    targets = np.asarray(targets)
+    if loss == "ce":
+        ok_values = targets.shape == (B,) and np.issubdtype(targets.dtype, np.number)
+        if ok_values:
+            with np.errstate(all="ignore"):  # inf targets: np.mod would warn
+                ok_values = bool(np.all(np.mod(targets, 1) == 0) and np.all((targets >= 0) & (targets < O)))
+        if not ok_values:
+            raise ValueError(f"with loss='ce' targets must be integer class indices of shape ({B},) "
+                             f"with values 0..{O - 1}, got shape {targets.shape}")
+        return targets.astype(np.int64)
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.shape == (B,) and O == 1:
+        targets = targets[:, None]
+    if targets.shape != (B, O):
+        allowed = f"({B},) or " if O == 1 else ""
+        raise ValueError(f"with loss='mse' targets must have shape {allowed}({B}, {O}), got {targets.shape}")
+    return targets
+
+
+def _loss_and_grad(out: np.ndarray, targets: np.ndarray, loss: str):
+    """(loss, dL/dout (B, O)); call inside np.errstate(all='ignore')."""
+    B = out.shape[0]
+    if loss == "mse":
+        diff = out - targets
+        return float(0.5 * np.mean(np.square(diff))), diff / diff.size
+    # log-sum-exp around the largest logit, so exp never overflows.
+    shifted = out - np.max(out, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = np.sum(exp, axis=1, keepdims=True)
+    rows = np.arange(B)
+    value = float(np.mean(np.log(total[:, 0]) - shifted[rows, targets]))
+    dout = exp / total  # softmax; minus the one-hot target, over the batch size
+    dout[rows, targets] -= 1.0
+    return value, dout / B
+
+
+def rnn_bptt(params, cache, targets, loss="ce", activation=None) -> RNNGrads:
+    """Backpropagation through time, by hand, for the loss of cache.out.
+
+    targets: loss="ce": integer classes (B,) in 0..O-1 (softmax cross-entropy,
+    mean over the batch); loss="mse": (B, O), or (B,) when O = 1, with the loss
+    0.5 * mean over batch and outputs of the squared error.
+    activation: None uses the forward pass's; a different name raises.
+    """
+    params = _check_params(params)
+    act = get_activation(_cache_activation(cache, activation))
+    loss = _check_loss(loss)
+    hs, zs, xs = cache.hs, cache.zs, cache.xs
+    T, B, H = zs.shape
+    if hs.shape[1:] != (B, params.hidden) or xs.shape[2] != params.n_in:
+        raise ValueError("cache must come from rnn_forward with these params; the hidden or input sizes differ")
+    targets = _check_targets(targets, loss, B, params.n_out)
+    with np.errstate(all="ignore"):
+        value, dout = _loss_and_grad(cache.out, targets, loss)
+        dW_y = dout.T @ hs[T]
+        dc = dout.sum(axis=0)
+        dh = np.empty((T + 1, B, H))
+        dh[T] = dout @ params.W_y
+        dfs = act.df(zs)  # f'(z_t) for all steps at once: nothing here is sequential
+        dzs = dfs  # overwritten in place, step by step, by dL/dz_t
+        for t in range(T, 0, -1):
+            # dL/dz_t = dL/dh_t * f'(z_t); dL/dh_{t-1} = dL/dz_t @ W_h (the rows of z @ W_h.T).
+            dz = np.multiply(dh[t], dfs[t - 1], out=dzs[t - 1])
+            np.matmul(dz, params.W_h, out=dh[t - 1])
+        # The weights are shared by all steps: sum each step's contribution,
+        # all steps and batch rows in one matmul each.
+        flat_dz = dzs.reshape(T * B, H)
+        dW_h = flat_dz.T @ hs[:-1].reshape(T * B, H)
+        dW_x = flat_dz.T @ xs.reshape(T * B, params.n_in)
+        db = flat_dz.sum(axis=0)
+    return RNNGrads(dh=dh, dW_h=dW_h, dW_x=dW_x, db=db, dW_y=dW_y, dc=dc, loss=value)
+
+
+def rnn_loss(params, xs, targets, loss="ce", activation="tanh", h0=None) -> float:
+    """The loss alone (forward pass only): what finite differences need."""
+    cache = rnn_forward(params, xs, activation, h0)
+    loss = _check_loss(loss)
+    targets = _check_targets(targets, loss, cache.out.shape[0], _check_params(params).n_out)
+    with np.errstate(all="ignore"):
+        return _loss_and_grad(cache.out, targets, loss)[0]
+
+
+def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
+    """(T+1,) spectral norms ||dh_T/dh_k||_2, k = 0..T, for batch row `which`.
+
+    dh_T/dh_k = J_T ... J_{k+1} with J_t = diag(f'(z_t)) W_h, accumulated from
+    the output end (entry T is the identity, norm 1). When the running product
+    leaves [1e-100, 1e100] it is rescaled and the scale kept as a logarithm, so
+    a product beyond float64's range comes out as inf or 0, not NaN. Costs T
+    (H, H) matmuls plus T small SVDs: about 10 ms for T = 200, H = 32.
+    activation: None uses the forward pass's; a different name raises.
+    """
+    params = _check_params(params)
+    act = get_activation(_cache_activation(cache, activation))
+    T, B, H = cache.zs.shape
+    if H != params.hidden:
+        raise ValueError(f"cache has hidden size {H} but params has {params.hidden}")
+    which = _check_int(which, "which", 0, B - 1)
+    W_h = params.W_h
+    mats = np.empty((T + 1, H, H))
+    log_scales = np.zeros(T + 1)
+    mats[T] = np.eye(H)
+    with np.errstate(all="ignore"):
+        slopes = act.df(cache.zs[:, which, :])  # (T, H): slopes[t-1] = f'(z_t)
+        product, log_scale = mats[T], 0.0
+        for k in range(T - 1, -1, -1):
+            # dh_T/dh_k = (dh_T/dh_{k+1}) diag(f'(z_{k+1})) W_h; z_{k+1} is zs[k].
+            product = (product * slopes[k]) @ W_h
+            size = np.max(np.abs(product))
+            if math.isfinite(size) and 0 < size and not (_RESCALE_BELOW <= size <= _RESCALE_ABOVE):
+                product = product / size
+                log_scale += math.log(size)
+            mats[k] = product
+            log_scales[k] = log_scale
+        finite = np.all(np.isfinite(mats), axis=(1, 2))
+        sv = np.full(T + 1, np.nan)
+        # LAPACK refuses inf/NaN: only finite products go to the SVD. An inf
+        # product (from inf in W_h or f') has norm inf; one with NaN, NaN.
+        sv[finite] = np.linalg.svd(mats[finite], compute_uv=False)[:, 0]
+        has_nan = np.any(np.isnan(mats), axis=(1, 2))
+        sv[~finite & ~has_nan] = np.inf
+        # exp(log_scale + log(sv)) sends an unrepresentable norm to inf or 0 (never inf * 0).
+        scaled = np.exp(log_scales + np.log(sv))
+        return np.where(log_scales == 0, sv, scaled)
+
+
+def pascanu_bound(W_h, activation, T) -> np.ndarray:
+    """(T+1,) upper bound (s * gamma)^(T - k) on ||dh_T/dh_k||_2, k = 0..T.
+
+    s = largest singular value of W_h, gamma = max |f'| (1 for tanh, 1/4 for
+    sigmoid): each Jacobian diag(f'(z)) W_h has norm <= gamma * s, and the norm
+    of a product is at most the product of the norms (Pascanu, Mikolov & Bengio
+    2013). s * gamma < 1 is sufficient for vanishing; s * gamma > 1 is
+    necessary (not sufficient) for exploding.
+    """
+    shape = np.shape(W_h)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"W_h must be a square 2-D array (H, H), got shape {shape}")
+    s = largest_singular_value(W_h)
+    gamma = get_activation(_activation_name(activation)).max_slope
+    T = _check_int(T, "T", 1)
+    with np.errstate(all="ignore"):
+        return np.power(s * gamma, np.arange(T, -1, -1, dtype=np.float64))
+
+
+def scalar_bptt(w, T, activation="linear", x0=1.0) -> np.ndarray:
+    """(T+1,) |dh_T/dh_k|, k = 0..T, for a one-unit RNN h_t = f(w h_{t-1}), h_0 = x0.
+
+    No inputs and no bias: the lecture's example, where |dh_T/dh_0| = |w|^T for
+    the linear unit (0.5^T vanishes, 1.5^T explodes). This is the scalar chain
+    of helpers.chain run over time steps instead of layers.
+    """
+    T = _check_int(T, "T", 1)
+    w = _check_real(w, "w")
+    _activation_name(activation)
+    result = chain_forward_backward(T, w, activation, x0=x0, bias=0.0)
+    return np.abs(result.grad_wrt)
+
+
+class TorchRNN(nn.Module):
+    """The same RNN in torch, float64, with an explicit loop over time steps.
+
+    forward(xs (T, B, D), h0=None) -> (out (B, O), hs: list of T+1 tensors (B, H)).
+    """
+
+    def __init__(self, params: RNNParams, activation):
+        super().__init__()
+        params = _check_params(params)
+        self.activation = _activation_name(activation)
+        self._f = get_activation(self.activation).torch_f
+        for name in ("W_h", "W_x", "b", "W_y", "c"):
+            value = torch.tensor(getattr(params, name), dtype=torch.float64)
+            setattr(self, name, nn.Parameter(value))
+
+    def forward(self, xs: torch.Tensor, h0=None):
+        T, B = xs.shape[0], xs.shape[1]
+        h = torch.zeros(B, self.W_h.shape[0], dtype=torch.float64) if h0 is None else h0
+        hs = [h]
+        for t in range(T):
+            h = self._f(h @ self.W_h.T + xs[t] @ self.W_x.T + self.b)
+            hs.append(h)
+        return h @ self.W_y.T + self.c, hs
+
+
+def to_torch_rnn(params, activation) -> TorchRNN:
+    """A TorchRNN holding copies of params' arrays as float64 nn.Parameters."""
+    return TorchRNN(params, activation)
+
+
+def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
+    """RNNGrads of `model` (a TorchRNN) from autograd: the reference for rnn_bptt.
+
+    dL/dh_t comes from retain_grad on every hidden state; h_0 is a leaf that
+    requires grad. Inputs and targets are as for rnn_forward / rnn_bptt.
+    """
+    if not isinstance(model, TorchRNN):
+        raise ValueError(f"model must be a TorchRNN from to_torch_rnn, got {type(model).__name__}")
+    loss = _check_loss(loss)
+    params = RNNParams(*(getattr(model, n).detach().numpy() for n in ("W_h", "W_x", "b", "W_y", "c")))
+    xs, h0 = _check_inputs(params, xs, h0)
+    targets = _check_targets(targets, loss, xs.shape[1], params.n_out)
+    model.zero_grad(set_to_none=True)
+    h0_t = torch.tensor(h0, dtype=torch.float64, requires_grad=True)
+    out, hs = model(torch.from_numpy(xs), h0_t)
+    for h in hs[1:]:
+        h.retain_grad()
+    if loss == "ce":
+        value = nn.functional.cross_entropy(out, torch.from_numpy(targets))
+    else:
+        value = 0.5 * nn.functional.mse_loss(out, torch.from_numpy(targets))
+    value.backward()
+
+    def grad(t: torch.Tensor) -> np.ndarray:
+        # A state the loss does not reach (impossible here, but cheap to cover) has no grad.
+        return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.numpy().copy()
+
+    return RNNGrads(
+        dh=np.stack([grad(h) for h in hs]),
+        dW_h=grad(model.W_h), dW_x=grad(model.W_x), db=grad(model.b),
+        dW_y=grad(model.W_y), dc=grad(model.c), loss=float(value.detach()),
+    )
+
+
+def _numpy_seed(seed, generator) -> int:
+    """The numpy seed for init_rnn: `seed`, or one drawn from a torch.Generator."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        # One draw from the caller's generator seeds numpy, so the same generator
+        # state gives the same model and the generator moves on, as torch's inits do.
+        return int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    return _check_int(seed, "seed", 0)
+
+
+class _SequenceModel(nn.Module):
+    """nn.RNN (tanh, batch_first) -> nn.Linear on the last hidden state -> (n,) outputs.
+
+    x: (n, T, n_in) -> (n,). The weights are init_rnn(hidden, n_in, 1,
+    np.random.default_rng(seed), recurrent, radius, input_scale) copied over
+    (nn.RNN's second bias, bias_hh, is zero), so the numpy RNN with those params
+    and activation "tanh" computes the same outputs: its jacobian_norms describe
+    this model at initialisation. `radius` is the recurrent matrix's spectral
+    radius (for "orthogonal" also every singular value).
+
+    With one-hot inputs each step adds one column of W_x, whose entries have
+    standard deviation input_scale / sqrt(n_in). A larger input_scale pushes the
+    tanh units further into saturation, so f' and with it the gradient reaching
+    early steps shrink faster. train() records gradient norms of nn.Linear layers
+    only: here that is the readout, not the recurrent weights inside nn.RNN.
+    """
+
+    def __init__(self, n_in, hidden=32, radius=1.0, *, recurrent="orthogonal", input_scale=1.0,
+                 seed=0, generator=None, dtype=torch.float32):
+        super().__init__()
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        rng = np.random.default_rng(_numpy_seed(seed, generator))
+        params = init_rnn(hidden, n_in, 1, rng, recurrent=recurrent, radius=radius, input_scale=input_scale)
+        self.rnn = nn.RNN(params.n_in, params.hidden, nonlinearity="tanh", batch_first=True, dtype=dtype)
+        self.readout = nn.Linear(params.hidden, 1, dtype=dtype)
+        with torch.no_grad():
+            for target, value in ((self.rnn.weight_hh_l0, params.W_h), (self.rnn.weight_ih_l0, params.W_x),
+                                  (self.rnn.bias_ih_l0, params.b), (self.rnn.bias_hh_l0, np.zeros(hidden)),
+                                  (self.readout.weight, params.W_y), (self.readout.bias, params.c)):
+                target.copy_(torch.from_numpy(value))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h_last = self.rnn(x)  # h_last: (1, n, hidden), the state after the last step
+        return self.readout(h_last[0])[:, 0]
+
+
+class RNNClassifier(_SequenceModel):
+    """One-hot sequences (n, T, V) -> one logit per sequence (n,), for train(..., loss="bce").
+
+    RNNClassifier(n_in=V, hidden=32, radius=1.0, recurrent="orthogonal",
+    input_scale=1.0, seed=0 or generator=torch.Generator, dtype=torch.float32).
+    """
+
+
+class RNNRegressor(_SequenceModel):
+    """Sequences (n, T, n_in) -> one value per sequence (n,), for train(..., loss="mse").
+
+    Same constructor as RNNClassifier; for the adding problem n_in = 2.
+    """

@@ -1,0 +1,353 @@
+"""The vanilla RNN: hand-written BPTT against torch autograd and finite
+differences, Jacobian norms against autograd Jacobians and closed forms, the
+Pascanu bound, the recurrent matrices, extremes, and the torch training models."""
+import math
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal, spectral_radius
+from helpers.rnn import (
+    RNNCache,
+    RNNClassifier,
+    RNNGrads,
+    RNNParams,
+    RNNRegressor,
+    init_rnn,
+    jacobian_norms,
+    pascanu_bound,
+    rnn_bptt,
+    rnn_forward,
+    rnn_loss,
+    scalar_bptt,
+    to_torch_rnn,
+    torch_rnn_grads,
+)
+from helpers.tasks import make_adding_task, make_tense_task
+from helpers.training import train
+
+GRAD_FIELDS = ("dh", "dW_h", "dW_x", "db", "dW_y", "dc")
+
+
+def make_problem(T, loss, hidden=5, n_in=3, batch=3, seed=0, radius=1.1, recurrent="gaussian"):
+    """Random params (with non-zero biases), inputs, h0 and targets for `loss`."""
+    rng = np.random.default_rng(seed)
+    n_out = 4 if loss == "ce" else 2
+    params = init_rnn(hidden, n_in, n_out, rng, recurrent=recurrent, radius=radius)
+    params.b = 0.3 * rng.standard_normal(hidden)
+    params.c = 0.3 * rng.standard_normal(n_out)
+    xs = rng.standard_normal((T, batch, n_in))
+    h0 = 0.5 * rng.standard_normal((batch, hidden))
+    targets = rng.integers(0, n_out, batch) if loss == "ce" else rng.standard_normal((batch, n_out))
+    return params, xs, h0, targets
+
+
+def torch_jacobian(params, xs, h0, activation, k, which=0):
+    """dh_T/dh_k (H, H) for batch row `which`, by autograd from h_k onwards."""
+    f = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda t: t}[activation]
+    W_h, W_x, b = (torch.from_numpy(a) for a in (params.W_h, params.W_x, params.b))
+    x = torch.from_numpy(xs[:, which, :])
+    h = torch.from_numpy(h0[which])
+    for t in range(k):  # the states before h_k are plain numbers here
+        h = f(W_h @ h + W_x @ x[t] + b)
+
+    def from_k(h_k):
+        for t in range(k, x.shape[0]):
+            h_k = f(W_h @ h_k + W_x @ x[t] + b)
+        return h_k
+
+    return torch.autograd.functional.jacobian(from_k, h.detach().clone()).numpy()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear"])
+@pytest.mark.parametrize("T", [1, 5, 50])
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_bptt_equals_torch_autograd(activation, T, loss):
+    params, xs, h0, targets = make_problem(T, loss, seed=T)
+    cache = rnn_forward(params, xs, activation, h0)
+    grads = rnn_bptt(params, cache, targets, loss=loss, activation=activation)
+    ref = torch_rnn_grads(to_torch_rnn(params, activation), xs, targets, loss=loss, h0=h0)
+    assert isinstance(cache, RNNCache) and isinstance(grads, RNNGrads)
+    assert grads.dh.shape == (T + 1, 3, 5)
+    assert grads.loss == pytest.approx(ref.loss, rel=1e-12)
+    for name in GRAD_FIELDS:
+        assert rel_error(getattr(grads, name), getattr(ref, name)) < 1e-10, name
+    # The gradient must reach every step: a loop that stopped early would leave zeros.
+    assert np.all(np.abs(grads.dh).sum(axis=(1, 2)) > 0)
+
+
+@pytest.mark.parametrize("activation, loss", [("tanh", "ce"), ("sigmoid", "mse")])
+def test_bptt_equals_finite_differences(activation, loss):
+    # T = 4: with sigmoid over many more steps dL/dh_0 shrinks to ~1e-7, below
+    # what central differences resolve against a loss of size ~1.
+    params, xs, h0, targets = make_problem(4, loss, seed=3)
+    grads = rnn_bptt(params, rnn_forward(params, xs, activation, h0), targets, loss=loss)
+
+    def loss_of(_):  # reads params and h0, which numerical_gradient nudges in place
+        return rnn_loss(params, xs, targets, loss=loss, activation=activation, h0=h0)
+
+    # A few entries each (views nudge the arrays themselves).
+    checks = [(params.W_h[:2, :3], grads.dW_h[:2, :3]), (params.W_x[:2], grads.dW_x[:2]),
+              (params.b[:3], grads.db[:3]), (h0[:2], grads.dh[0, :2])]
+    for entries, analytic in checks:
+        numeric = numerical_gradient(loss_of, entries)
+        # Rounding in the differences leaves ~1e-10 absolute error on entries ~1e-4.
+        assert rel_error(analytic, numeric) < 1e-5
+
+
+def test_forward_shapes_and_a_hand_computed_step():
+    params = RNNParams(W_h=np.array([[0.5]]), W_x=np.array([[2.0]]), b=np.array([0.1]),
+                       W_y=np.array([[3.0]]), c=np.array([-1.0]))
+    xs = np.array([[[1.0]], [[-1.0]]])  # T = 2, batch 1
+    cache = rnn_forward(params, xs, "linear", h0=np.array([4.0]))
+    # h1 = 0.5*4 + 2*1 + 0.1 = 4.1; h2 = 0.5*4.1 - 2 + 0.1 = 0.15; out = 3*0.15 - 1
+    np.testing.assert_allclose(cache.hs[:, 0, 0], [4.0, 4.1, 0.15], rtol=1e-15)
+    np.testing.assert_allclose(cache.out, [[-0.55]], rtol=1e-14)
+    assert cache.zs.shape == (2, 1, 1) and cache.T == 2
+    # mse loss 0.5 * (out - y)^2 and its gradient at the readout: (out - y) * h2.
+    grads = rnn_bptt(params, cache, np.array([0.45]), loss="mse")
+    assert grads.loss == pytest.approx(0.5, rel=1e-14)
+    assert grads.dW_y[0, 0] == pytest.approx(-1.0 * 0.15, rel=1e-13)
+    # dL/dh_0 = (out - y) * W_y * 0.5 * 0.5 through two linear steps.
+    assert grads.dh[0, 0, 0] == pytest.approx(-1.0 * 3.0 * 0.25, rel=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_jacobian_norms_equal_autograd_jacobians(activation):
+    params, xs, h0, _ = make_problem(6, "ce", hidden=4, seed=7, radius=1.3)
+    cache = rnn_forward(params, xs, activation, h0)
+    norms = jacobian_norms(params, cache, which=1)
+    assert norms.shape == (7,)
+    expected = [np.linalg.norm(torch_jacobian(params, xs, h0, activation, k, which=1), 2) for k in range(6)]
+    np.testing.assert_allclose(norms[:6], expected, rtol=1e-10)
+    assert norms[6] == 1.0  # dh_T/dh_T is the identity
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "linear"])
+@pytest.mark.parametrize("recurrent", ["orthogonal", "gaussian"])
+@pytest.mark.parametrize("radius", [0.5, 1.0, 3.0])
+def test_measured_norms_never_exceed_the_pascanu_bound(activation, recurrent, radius):
+    params, xs, h0, _ = make_problem(30, "ce", hidden=8, seed=11, radius=radius, recurrent=recurrent)
+    cache = rnn_forward(params, xs, activation, h0)
+    norms = jacobian_norms(params, cache)
+    bound = pascanu_bound(params.W_h, activation, 30)
+    assert bound.shape == (31,)
+    assert np.all(norms <= bound * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.0, 1.5])
+def test_linear_rnn_with_scaled_orthogonal_weights_meets_the_bound(rho):
+    T = 40
+    params = init_rnn(6, 2, 1, np.random.default_rng(2), recurrent="orthogonal", radius=rho)
+    xs = np.random.default_rng(3).standard_normal((T, 2, 2))
+    norms = jacobian_norms(params, rnn_forward(params, xs, "linear"), "linear")
+    # (rho Q)^(T-k) is rho^(T-k) times an orthogonal matrix.
+    closed_form = rho ** np.arange(T, -1, -1.0)
+    np.testing.assert_allclose(norms, closed_form, rtol=1e-10)
+    np.testing.assert_allclose(pascanu_bound(params.W_h, "linear", T), closed_form, rtol=1e-10)
+
+
+@pytest.mark.parametrize("w", [0.5, 1.5])
+def test_the_lectures_scalar_example(w):
+    T = 30
+    closed_form = w ** np.arange(T, -1, -1.0)  # |dh_T/dh_k| = w^(T-k)
+    np.testing.assert_allclose(scalar_bptt(w, T), closed_form, rtol=1e-13)
+    params = RNNParams(W_h=np.array([[w]]), W_x=np.array([[0.3]]), b=np.zeros(1),
+                       W_y=np.ones((1, 1)), c=np.zeros(1))
+    xs = np.random.default_rng(0).standard_normal((T, 1, 1))
+    np.testing.assert_allclose(jacobian_norms(params, rnn_forward(params, xs, "linear")), closed_form, rtol=1e-13)
+    assert scalar_bptt(-w, T)[0] == pytest.approx(w**T, rel=1e-13)  # the size, whatever the sign
+
+
+def test_scalar_bptt_agrees_with_a_one_unit_rnn():
+    # Two code paths (the scalar chain and the matrix RNN) for h_t = tanh(w h_{t-1}).
+    w, T, x0 = 1.7, 12, 0.8
+    params = RNNParams(W_h=np.array([[w]]), W_x=np.zeros((1, 1)), b=np.zeros(1),
+                       W_y=np.ones((1, 1)), c=np.zeros(1))
+    cache = rnn_forward(params, np.zeros((T, 1, 1)), "tanh", h0=np.array([x0]))
+    np.testing.assert_allclose(scalar_bptt(w, T, "tanh", x0=x0), jacobian_norms(params, cache), rtol=1e-12)
+
+
+def test_pascanu_bound_closed_form():
+    # s = 2 and max sigmoid' = 1/4: (2 * 1/4)^(T-k).
+    np.testing.assert_allclose(pascanu_bound(np.diag([2.0, -0.5]), "sigmoid", 3), [0.125, 0.25, 0.5, 1.0])
+    np.testing.assert_allclose(pascanu_bound(np.zeros((2, 2)), "tanh", 2), [0.0, 0.0, 1.0])
+
+
+def test_products_beyond_float64_range_become_inf_and_zero():
+    # Zero inputs and h_0 = 0 keep the forward pass at 0, so f' = 1 and
+    # dh_T/dh_k = (rho Q)^(T-k) exactly, far beyond what float64 can hold.
+    T = 700
+    for rho, k_checked in ((3.0, 700 - 600), (0.3, 700 - 500)):
+        params = init_rnn(3, 1, 1, np.random.default_rng(0), radius=rho)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            norms = jacobian_norms(params, rnn_forward(params, np.zeros((T, 1, 1)), "linear"))
+        assert norms[0] == (math.inf if rho > 1 else 0.0)
+        assert not np.any(np.isnan(norms))
+        assert norms[k_checked] == pytest.approx(rho ** (T - k_checked), rel=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "linear"])
+def test_extremes_are_silent(activation):
+    params = init_rnn(32, 3, 2, np.random.default_rng(0), recurrent="gaussian", radius=3.0, input_scale=5.0)
+    xs = 10 * np.random.default_rng(1).standard_normal((200, 2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache = rnn_forward(params, xs, activation)
+        grads = rnn_bptt(params, cache, np.array([0, 1]))
+        norms = jacobian_norms(params, cache)
+        bound = pascanu_bound(params.W_h, activation, 200)
+        grads.norms()
+    assert grads.dh.shape == (201, 2, 32) and norms.shape == bound.shape == (201,)
+    assert not np.any(norms < 0)
+    if activation == "sigmoid":
+        assert norms[0] < 1e-30  # saturated units and slope <= 1/4: vanished
+    if activation == "linear":
+        assert norms[0] > 1e60  # nothing to stop 200 multiplications by ~3
+
+
+def test_nonfinite_weights_give_nonfinite_norms_silently():
+    params = init_rnn(3, 1, 1, np.random.default_rng(0))
+    params.W_h[0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        norms = jacobian_norms(params, rnn_forward(params, np.ones((4, 1, 1)), "tanh"))
+    assert norms[-1] == 1.0 and np.all(np.isnan(norms[:-1]))
+
+
+def test_init_rnn_is_seeded_and_sets_the_recurrent_matrix():
+    a = init_rnn(8, 3, 2, np.random.default_rng(5), recurrent="orthogonal", radius=0.9)
+    b = init_rnn(8, 3, 2, np.random.default_rng(5), recurrent="orthogonal", radius=0.9)
+    c = init_rnn(8, 3, 2, np.random.default_rng(6), recurrent="orthogonal", radius=0.9)
+    for name in ("W_h", "W_x", "W_y"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+        assert not np.allclose(getattr(a, name), getattr(c, name))
+    np.testing.assert_allclose(np.linalg.svd(a.W_h, compute_uv=False), 0.9, rtol=1e-12)
+    g = init_rnn(8, 3, 2, np.random.default_rng(5), recurrent="gaussian", radius=0.9)
+    assert np.max(np.abs(np.linalg.eigvals(g.W_h))) == pytest.approx(0.9, rel=1e-12)
+    assert (a.W_x.shape, a.b.shape, a.W_y.shape, a.c.shape) == ((8, 3), (8,), (2, 8), (2,))
+    assert not a.b.any() and not a.c.any()
+
+
+@pytest.mark.parametrize("n, rho", [(1, 2.0), (7, 0.6), (30, 1.0)])
+def test_scaled_orthogonal_has_all_singular_values_rho(n, rho):
+    W = scaled_orthogonal(n, rho, np.random.default_rng(n))
+    np.testing.assert_allclose(np.linalg.svd(W, compute_uv=False), rho, rtol=1e-12)
+    np.testing.assert_allclose(W @ W.T, rho**2 * np.eye(n), atol=1e-12)
+    assert largest_singular_value(W) == pytest.approx(rho, rel=1e-12)
+    assert spectral_radius(W) == pytest.approx(rho, rel=1e-10)
+
+
+@pytest.mark.parametrize("n, radius", [(1, 3.0), (10, 0.5), (40, 1.2)])
+def test_scaled_gaussian_has_the_asked_spectral_radius(n, radius):
+    W = scaled_gaussian(n, radius, np.random.default_rng(n))
+    assert np.max(np.abs(np.linalg.eigvals(W))) == pytest.approx(radius, rel=1e-10)
+    assert spectral_radius(W) == pytest.approx(radius, rel=1e-10)
+    if n >= 10:  # not a normal matrix: it stretches some vector by more than its radius
+        assert largest_singular_value(W) > 1.3 * radius
+
+
+def test_recurrent_matrices_are_seeded():
+    for make in (scaled_orthogonal, scaled_gaussian):
+        assert np.array_equal(make(6, 1.0, np.random.default_rng(1)), make(6, 1.0, np.random.default_rng(1)))
+        assert not np.allclose(make(6, 1.0, np.random.default_rng(1)), make(6, 1.0, np.random.default_rng(2)))
+
+
+def test_singular_value_and_spectral_radius_closed_forms():
+    W = np.array([[0.0, 4.0], [0.0, 0.0]])  # nilpotent: radius 0, stretches by 4
+    assert spectral_radius(W) == 0.0
+    assert largest_singular_value(W) == pytest.approx(4.0)
+    rotation = np.array([[0.0, -2.0], [2.0, 0.0]])  # eigenvalues +-2i
+    assert spectral_radius(rotation) == pytest.approx(2.0)
+
+
+def test_forward_and_bptt_are_fast_enough_for_a_slider():
+    params = init_rnn(32, 4, 2, np.random.default_rng(0), radius=1.0)
+    xs = np.random.default_rng(1).standard_normal((200, 1, 4))
+    rnn_bptt(params, rnn_forward(params, xs), np.array([1]))
+    times = []
+    for _ in range(7):
+        start = time.process_time()
+        rnn_bptt(params, rnn_forward(params, xs), np.array([1]))
+        times.append(time.process_time() - start)
+    # A few ms on a laptop; the bound is loose so a busy machine passes.
+    assert np.median(times) < 0.03
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p, c: init_rnn(0, 1, 1, np.random.default_rng(0)), r"hidden must be an integer >= 1, got 0"),
+    (lambda p, c: init_rnn(2, 1, 1, 0), r"rng must be a np.random.Generator"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="identity"),
+     r"recurrent must be one of \('orthogonal', 'gaussian'\), got 'identity'"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), radius=-1.0),
+     r"radius must be a finite number >= 0, got -1.0"),
+    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 5))), r"xs must have shape \(T, batch, 3\)"),
+    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), "swish"), r"choose one of: sigmoid, tanh"),
+    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), h0=np.zeros(4)), r"h0 must be None, shape \(5,\)"),
+    (lambda p, c: rnn_bptt(p, c, np.array([0, 4, 1])), r"targets must be integer class indices .* values 0..3"),
+    (lambda p, c: rnn_bptt(p, c, np.array([0.5, 1, 1])), r"targets must be integer class indices"),
+    (lambda p, c: rnn_bptt(p, c, np.zeros((3, 2)), loss="mse"), r"targets must have shape \(3, 4\)"),
+    (lambda p, c: rnn_bptt(p, c, np.array([0, 1, 1]), loss="l1"), r"loss must be one of \('mse', 'ce'\)"),
+    (lambda p, c: rnn_bptt(p, c, np.array([0, 1, 1]), activation="relu"),
+     r"activation 'relu' differs from the forward pass's 'tanh'"),
+    (lambda p, c: jacobian_norms(p, c, which=3), r"which must be an integer from 0 to 2, got 3"),
+    (lambda p, c: pascanu_bound(np.zeros((2, 3)), "tanh", 5), r"W_h must be a square 2-D array \(H, H\), got shape \(2, 3\)"),
+    (lambda p, c: pascanu_bound(np.eye(2), "tanh", 0), r"T must be an integer >= 1, got 0"),
+    (lambda p, c: scalar_bptt(math.inf, 5), r"w must be a finite real number, got inf"),
+    (lambda p, c: RNNParams(np.eye(2), np.zeros((3, 1)), np.zeros(2), np.zeros((1, 2)), np.zeros(1)),
+     r"shapes must be W_h \(H, H\), W_x \(H, D\)"),
+    (lambda p, c: scaled_orthogonal(2.0, 1.0, np.random.default_rng(0)), r"n must be an integer >= 1, got 2.0"),
+    (lambda p, c: spectral_radius(np.array([[np.inf]])), r"W must hold finite numbers only"),
+])
+def test_bad_arguments_say_what_is_allowed(call, message):
+    params, xs, _, _ = make_problem(4, "ce")
+    cache = rnn_forward(params, xs, "tanh")
+    with pytest.raises(ValueError, match=message):
+        call(params, cache)
+
+
+def test_torch_models_are_seeded_and_shaped():
+    a = RNNClassifier(7, 6, radius=0.8, seed=3)
+    b = RNNClassifier(7, 6, radius=0.8, seed=3)
+    c = RNNClassifier(7, 6, radius=0.8, seed=4)
+    assert torch.equal(a.rnn.weight_hh_l0, b.rnn.weight_hh_l0)
+    assert not torch.allclose(a.rnn.weight_hh_l0, c.rnn.weight_hh_l0)
+    # The same generator state gives the same model; the generator moves on.
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    d, e = RNNRegressor(2, 5, generator=g1), RNNRegressor(2, 5, generator=g2)
+    assert torch.equal(d.rnn.weight_ih_l0, e.rnn.weight_ih_l0)
+    assert not torch.equal(RNNRegressor(2, 5, generator=g1).rnn.weight_ih_l0, d.rnn.weight_ih_l0)
+    singular = torch.linalg.svdvals(a.rnn.weight_hh_l0.detach().double()).numpy()
+    np.testing.assert_allclose(singular, 0.8, rtol=1e-6)
+    x = torch.zeros(4, 9, 7)
+    assert a(x).shape == (4,) and d(torch.zeros(4, 9, 2)).shape == (4,)
+    with pytest.raises(ValueError, match="generator must be a torch.Generator or None"):
+        RNNClassifier(3, 4, generator=0)
+
+
+def test_classifier_learns_a_short_gap_with_train():
+    rng = np.random.default_rng(0)
+    data, held_out = make_tense_task(512, 1, rng), make_tense_task(256, 1, rng)
+    model = RNNClassifier(data.vocab_size, 8, seed=0)
+    log = train(model, data.one_hot(), data.labels, loss="bce", optimizer="adam", lr=0.03,
+                steps=60, batch_size=64, progress=False)
+    with torch.no_grad():
+        logits = model(torch.tensor(held_out.one_hot(), dtype=torch.float32))
+    accuracy = np.mean((logits.numpy() > 0) == (held_out.labels == 1))
+    assert log.loss[0] > 0.5 and accuracy > 0.95  # chance is 0.5
+
+
+def test_regressor_beats_the_adding_baseline_on_short_sequences():
+    rng = np.random.default_rng(0)
+    x, y = make_adding_task(512, 6, rng)
+    x_test, y_test = make_adding_task(512, 6, rng)
+    model = RNNRegressor(2, 16, seed=0)
+    train(model, x, y, loss="mse", optimizer="adam", lr=0.01, steps=150, batch_size=64, progress=False)
+    with torch.no_grad():
+        pred = model(torch.tensor(x_test, dtype=torch.float32)).numpy()
+    assert np.mean((pred - y_test) ** 2) < 0.5 / 6  # half the predict-1 baseline of 1/6
