@@ -29,10 +29,10 @@ class TrainLog:
     """What happened during `train`, one row per step actually run.
 
     loss:              (steps,) float64, inf/NaN kept as they were.
-    grad_norms:        (steps, n_layers) Frobenius norm of each Linear weight's gradient,
+    grad_norms:        (steps, n_layers) Frobenius norm of each weight matrix's gradient,
                        before clipping and before the update.
     rel_weight_change: (steps, n_layers) ||W_after - W_before|| / ||W_before|| (0/0 -> NaN).
-    layer_names:       the Linear layers' names, in the order of the columns above.
+    layer_names:       the weight matrices' names (see weight_matrices), in column order.
     first_nonfinite_step / first_nonfinite_what: first step at which the loss, a
                        gradient ("gradient of 3.weight") or a parameter after the update
                        ("3.weight") held inf/NaN, checked in that order; None if never.
@@ -84,6 +84,26 @@ def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def weight_matrices(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """(name, weight) for every weight matrix of every layer, in registration order.
+
+    The Linear layers' weights, named like their layer ("0", "encoder.0"), and the
+    matrices inside recurrent layers (nn.RNN/LSTM/GRU), named by parameter
+    ("rnn.weight_hh_l0"): the recurrent matrix is where BPTT's products happen.
+    """
+    linear = {f"{name}.weight" if name else "weight": name for name, _ in linear_layers(model)}
+    recurrent = (nn.RNNBase,)
+    found = []
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        if isinstance(module, nn.Linear):
+            found.append((linear[f"{prefix}weight"], module.weight))
+        elif isinstance(module, recurrent):
+            found += [(f"{prefix}{n}", p) for n, p in module.named_parameters(recurse=False)
+                      if n.startswith("weight")]
+    return found
 
 
 def _is_int(value, minimum: int) -> bool:
@@ -308,7 +328,7 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
     A progress bar (label "training") appears in a notebook when steps >= PROGRESS_MIN_STEPS.
     """
     _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay)
-    layers = linear_layers(model)
+    layers = weight_matrices(model)
     X_t, y_t = _prepare_data(X, y, model, loss)
     n = X_t.shape[0]
     if batch_size is not None and not (_is_int(batch_size, 1) and batch_size <= n):
@@ -321,7 +341,7 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    weights = [layer.weight for _, layer in layers]
+    weights = [weight for _, weight in layers]
     opt = _Optimizer(optimizer, [p for _, p in params], float(lr), float(weight_decay))
     binary = loss == "bce" and bool(((y_t == 0) | (y_t == 1)).all())
     rec = _Recorder(steps, len(layers), with_accuracy=binary)
@@ -350,3 +370,18 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
         if bar is not None:
             bar.close()
     return rec.log(n_run, [name for name, _ in layers])
+
+
+def binary_accuracy(model: nn.Module, X, y) -> float:
+    """Fraction of rows where (logit > 0) matches the 0/1 label: held-out evaluation.
+
+    X: (n, ...), y: (n,) numpy or torch; the model's output (n,) or (n, 1) is a logit.
+    """
+    dtype, device = _model_dtype(model)
+    X_t = _as_tensor(X, dtype, device)
+    y_t = _as_tensor(y, dtype, device).reshape(-1)
+    model.eval()
+    with torch.no_grad():
+        predicted = (model(X_t).reshape(-1) > 0).to(dtype)
+    model.train()
+    return float((predicted == y_t).to(torch.float64).mean())

@@ -11,7 +11,7 @@ import helpers.progress
 import helpers.training
 from helpers.data import load_insurance, standardize
 from helpers.progress import progress_bar
-from helpers.training import TrainLog, linear_layers, train
+from helpers.training import TrainLog, binary_accuracy, linear_layers, train
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +404,26 @@ def test_train_restores_the_callers_thread_count(insurance):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_recurrent_weight_matrices_are_recorded_by_name():
+    from helpers.rnn import RNNRegressor
+
+    model = RNNRegressor(2, hidden=8, radius=1.0, seed=0)
+    x = torch.rand(16, 5, 2, generator=torch.Generator().manual_seed(0))
+    y = x[:, :, 0].sum(dim=1)
+    log = train(model, x, y, steps=3, lr=0.01, loss="mse", progress=False)
+    assert log.layer_names == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "readout"]
+    fresh = RNNRegressor(2, hidden=8, radius=1.0, seed=0)
+    loss = nn.functional.mse_loss(fresh(x), y)
+    (g_hh,) = torch.autograd.grad(loss, [fresh.rnn.weight_hh_l0])
+    assert log.grad_norms[0, 1] == pytest.approx(g_hh.norm().item(), rel=1e-5)
+
+
+def test_binary_accuracy_counts_matching_signs():
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    X = torch.tensor([[-2.0], [-1.0], [1.0], [3.0]])
+    assert binary_accuracy(model, X, np.array([0, 0, 1, 0])) == 0.75
+    assert binary_accuracy(model, X, torch.tensor([1.0, 1.0, 0.0, 0.0])) == 0.0
