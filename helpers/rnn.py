@@ -536,3 +536,15 @@ class RNNRegressor(_SequenceModel):
 
     Same constructor as RNNClassifier; for the adding problem n_in = 2.
     """
+
+
+def input_gradient_norms(params, cache, grads) -> np.ndarray:
+    """(T,) Frobenius norms over the batch of dL/dx_t, t = 1..T: how much each input still counts.
+
+    dL/dx_t = (dL/dh_t * f'(z_t)) @ W_x, from a forward pass (cache) and its BPTT (grads).
+    """
+    params = _check_params(params)
+    act = get_activation(cache.activation)
+    with np.errstate(all="ignore"):
+        dx = (grads.dh[1:] * act.df(cache.zs)) @ params.W_x  # (T, B, D)
+        return np.sqrt(np.sum(np.square(dx), axis=(1, 2)))

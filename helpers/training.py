@@ -284,7 +284,20 @@ class _Recorder:
         )
 
 
-def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip_norm, rec: _Recorder, step: int) -> None:
+def _clipper(clip_norm, clip_value):
+    """The gradient clipping to apply before each update: a function of the parameters, or None."""
+    if clip_norm is not None and clip_value is not None:
+        raise ValueError("choose one of clip_norm and clip_value, not both")
+    if clip_norm is not None:
+        # Pascanu et al. (2013), Algorithm 1: all gradients together rescaled to norm <= clip_norm.
+        return lambda ps: nn.utils.clip_grad_norm_(ps, clip_norm)
+    if clip_value is not None:
+        # Each entry cut to [-clip_value, clip_value]: bounded, but the direction changes.
+        return lambda ps: nn.utils.clip_grad_value_(ps, clip_value)
+    return None
+
+
+def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec: _Recorder, step: int) -> None:
     """One forward/backward/update, writing row `step` of the recorder."""
     opt.zero_grad()  # grad None, so parameters unused in this pass are not stepped
     output = _match_output(model(xb), yb)
@@ -303,9 +316,8 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip_norm,
         if rec.first_step is None:
             rec.flag(step, "loss" if not torch.isfinite(loss) else None)
             rec.flag(step, _first_nonfinite((f"gradient of {n}", p.grad) for n, p in params))
-        if clip_norm is not None:
-            # The gradient of all parameters together is rescaled to norm <= clip_norm.
-            nn.utils.clip_grad_norm_([p for _, p in params], clip_norm)
+        if clip is not None:
+            clip([p for _, p in params])
         opt.step()
         # Differences in float64 are exact for float32 weights.
         change = _norms([w.double() - b.double() for w, b in zip(weights, before)]) / _norms(before)
@@ -315,7 +327,8 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip_norm,
 
 
 def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", optimizer: str = "sgd",
-          batch_size: int | None = None, clip_norm: float | None = None, weight_decay: float = 0.0,
+          batch_size: int | None = None, clip_norm: float | None = None, clip_value: float | None = None,
+          weight_decay: float = 0.0,
           stop_on_nonfinite: bool = False, progress: bool = True, seed: int = 0,
           generator: torch.Generator | None = None) -> TrainLog:
     """Train `model` in place on (X, y) for `steps` steps and return what happened.
@@ -324,10 +337,14 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
     The model's output must be (n,) or (n, 1) to match y; with loss="bce" it is a logit.
     batch_size=None uses all rows every step; an int draws mini-batches from a
     torch.Generator: `generator` if given, else one seeded with `seed`.
-    clip_norm rescales the gradient of all parameters together to norm <= clip_norm.
+    clip_norm rescales the gradient of all parameters together to norm <= clip_norm;
+    clip_value instead cuts every gradient entry to [-clip_value, clip_value].
     A progress bar (label "training") appears in a notebook when steps >= PROGRESS_MIN_STEPS.
     """
     _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay)
+    if clip_value is not None and not _is_positive(clip_value):
+        raise ValueError(f"clip_value must be None or a finite number > 0, got {clip_value!r}")
+    clip = _clipper(clip_norm, clip_value)
     layers = weight_matrices(model)
     X_t, y_t = _prepare_data(X, y, model, loss)
     n = X_t.shape[0]
@@ -359,7 +376,7 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
         for step in range(steps):
             idx = next(batches)
             xb, yb = (X_t, y_t) if idx is None else (X_t[idx], y_t[idx])
-            _step(model, xb, yb, opt, loss, weights, params, clip_norm, rec, step)
+            _step(model, xb, yb, opt, loss, weights, params, clip, rec, step)
             n_run = step + 1
             if bar is not None:
                 bar.update()

@@ -351,3 +351,19 @@ def test_regressor_beats_the_adding_baseline_on_short_sequences():
     with torch.no_grad():
         pred = model(torch.tensor(x_test, dtype=torch.float32)).numpy()
     assert np.mean((pred - y_test) ** 2) < 0.5 / 6  # half the predict-1 baseline of 1/6
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_input_gradient_norms_match_autograd(activation):
+    from helpers.rnn import input_gradient_norms
+
+    rng = np.random.default_rng(3)
+    params = init_rnn(6, 3, 2, rng, radius=1.2)
+    xs = rng.standard_normal((7, 2, 3))
+    cache = rnn_forward(params, xs, activation)
+    grads = rnn_bptt(params, cache, np.array([0, 1]), loss="ce")
+    xs_t = torch.tensor(xs, requires_grad=True)
+    out, _ = to_torch_rnn(params, activation)(xs_t)
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()
+    expected = xs_t.grad.pow(2).sum(dim=(1, 2)).sqrt().numpy()
+    assert rel_error(input_gradient_norms(params, cache, grads), expected) < 1e-10

@@ -427,3 +427,21 @@ def test_binary_accuracy_counts_matching_signs():
     X = torch.tensor([[-2.0], [-1.0], [1.0], [3.0]])
     assert binary_accuracy(model, X, np.array([0, 0, 1, 0])) == 0.75
     assert binary_accuracy(model, X, torch.tensor([1.0, 1.0, 0.0, 0.0])) == 0.0
+
+
+def test_clip_value_bounds_every_gradient_entry_of_the_update():
+    model = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -2.0, 3.0]]))
+    before = model.weight.detach().clone()
+    X, y = torch.tensor([[100.0, -100.0, 1e-4]]), torch.tensor([0.0])
+    train(model, X, y, steps=1, lr=1.0, loss="mse", clip_value=0.5, progress=False)
+    step = (model.weight.detach() - before).abs()
+    assert step.max().item() == pytest.approx(0.5)  # the two huge entries are cut to the limit
+    assert step[0, 2].item() < 0.5  # the small one passes unchanged
+
+
+def test_clip_norm_and_clip_value_together_are_refused():
+    with pytest.raises(ValueError, match="not both"):
+        train(nn.Linear(1, 1), torch.ones(2, 1), torch.ones(2), steps=1, lr=0.1, loss="mse",
+              clip_norm=1.0, clip_value=1.0, progress=False)
