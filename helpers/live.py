@@ -14,9 +14,10 @@ from helpers.chain import chain_bound_curve, chain_forward_backward, factor_prod
 from helpers.data import load_insurance, standardize
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
 from helpers.plots import (DANGER, MEASURED, SECOND, THEORY, describe_problem, fit_log_ylim, label,
-                           log_safe, set_status, status_text)
-from helpers.widgets import (LiveFigure, activation_dropdown, count_slider, depth_slider, float_slider,
-                             init_dropdown, live_figure, weight_scale_slider)
+                           log_safe, outside_legend, set_status, status_text)
+from helpers.rnn import RECURRENT_INITS, init_rnn, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
+from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, count_slider, depth_slider,
+                             float_slider, init_dropdown, live_figure, weight_scale_slider)
 
 MAX_STEPS = 50  # the longest chain / deepest network a slider reaches
 
@@ -59,10 +60,10 @@ def chain_product(mode: str | None = None) -> LiveFigure:
 
     def build(ax):
         label(ax, "number of factors multiplied so far", "product of local derivatives",
-              "The first layer's gradient is a product", log_y=True)
+              "The first layer's gradient is a product", log_y=True, integer_x=True)
         ax.axhline(1.0, color=THEORY, linewidth=0.8, linestyle=":")
         ax.axhline(0.25, color=SECOND, linewidth=0.8, linestyle="--", label="max of sigmoid' = 1/4")
-        ax.legend(loc="lower left", fontsize=8)
+        outside_legend(ax)
         return _log_line(ax, MEASURED, "measured"), status_text(ax)
 
     def update(state, n_factors, d):
@@ -151,10 +152,10 @@ def sigmoid_chain(mode: str | None = None) -> LiveFigure:
 
     def build(ax):
         label(ax, "unit k (the gradient flows right to left)", "|d a_n / d a_k|",
-              "Gradient through a chain of units", log_y=True)
+              "Gradient through a chain of units", log_y=True, integer_x=True)
         measured = _log_line(ax, MEASURED, "measured", lbl="measured (backprop)")
         bound = _log_line(ax, THEORY, "bound", marker="", linestyle="--", lbl="bound $(|w| \\max f')^{n-k}$")
-        ax.legend(loc="lower right", fontsize=8)
+        outside_legend(ax)
         return measured, bound, status_text(ax)
 
     def update(state, n_units, w, activation):
@@ -190,11 +191,11 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
 
     def build(ax):
         label(ax, "layer (input side on the left)", "gradient norm", "Gradient reaching each layer",
-              log_y=True)
+              log_y=True, integer_x=True)
         w_line = _log_line(ax, MEASURED, "weight_grads", lbl=r"$\|\partial L / \partial W_l\|$ measured")
         h_line = _log_line(ax, SECOND, "act_grads", lbl=r"$\|\partial L / \partial h_l\|$ measured")
         theory = _log_line(ax, THEORY, "theory", marker="", linestyle="--", lbl=r"$\|\partial L / \partial h_l\|$ mean-field theory")
-        ax.legend(loc="lower right", fontsize=8)
+        outside_legend(ax)
         return w_line, h_line, theory, status_text(ax)
 
     def update(state, depth, scale, activation, init):
@@ -221,3 +222,80 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
     return live_figure(build, update, controls, figsize=(8.0, 3.6),
                        caption="Per-layer gradient norms with the mean-field prediction.", mode=mode)
 
+
+
+# --- 04: backpropagation through time ------------------------------------------------
+
+MAX_T = 200  # the longest sequence a slider reaches
+RNN_INPUTS = 4
+
+
+def scalar_recurrence(mode: str | None = None) -> LiveFigure:
+    """|dh_T/dh_k| = |w|^(T-k) in a one-unit linear RNN, against the lecture's w = 0.5 and w = 1.5."""
+
+    def build(ax):
+        label(ax, "time step k", "|dh_T / dh_k|", "One recurrent unit: the same weight at every step",
+              log_y=True, integer_x=True)
+        refs = [_log_line(ax, color, f"w={w}", marker="", linestyle=":", lbl=f"w = {w}")
+                for w, color in ((0.5, SECOND), (1.5, DANGER))]
+        measured = _log_line(ax, MEASURED, "measured", lbl="your w")
+        outside_legend(ax)
+        return measured, refs, status_text(ax)
+
+    def update(state, w, T):
+        measured, refs, status = state
+        k = np.arange(T + 1)
+        grad = scalar_bptt(w, T)
+        measured.set_data(k, log_safe(grad))
+        for line, w_ref in zip(refs, (0.5, 1.5)):
+            line.set_data(k, log_safe(scalar_bptt(w_ref, T)))
+        measured.axes.set_xlim(-0.5, T + 0.5)
+        fit_log_ylim(measured.axes, grad, *(line.get_ydata() for line in refs))
+        problem = describe_problem(grad, "step")
+        set_status(status, problem or f"|dh_T / dh_0| = {grad[0]:.3g}", alarm=bool(problem))
+
+    controls = {"w": float_slider(0.5, 0.0, 2.0, 0.01, "recurrent weight w"),
+                "T": count_slider(20, 1, MAX_T, "sequence length T")}
+    return live_figure(build, update, controls, caption="|dh_T/dh_k| for one recurrent unit.", mode=mode)
+
+
+def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, activation: str = "tanh",
+                   hidden: int = 32) -> LiveFigure:
+    """||dL/dh_t|| over the steps of a vanilla RNN, with the bound of Pascanu et al. (2013) overlaid.
+
+    The loss is read out at the last step; the inputs are fixed random vectors.
+    The bound: ||dL/dh_t|| <= ||dL/dh_T|| (s * max|f'|)^(T - t), s the largest
+    singular value of W_h (for the orthogonal choice, s is the radius itself).
+    """
+    xs = np.random.default_rng(0).standard_normal((MAX_T, 1, RNN_INPUTS))
+
+    def build(ax):
+        label(ax, "time step t", "||dL / dh_t||", "Gradient reaching each step of the sequence", log_y=True, integer_x=True)
+        measured = _log_line(ax, MEASURED, "measured", lbl="measured (BPTT)")
+        bound = _log_line(ax, THEORY, "bound", marker="", linestyle="--", lbl="bound $(s \\max|f'|)^{T-t}$")
+        outside_legend(ax)
+        return measured, bound, status_text(ax)
+
+    def update(state, T, radius, activation, recurrent):
+        measured, bound, status = state
+        params = init_rnn(hidden, RNN_INPUTS, 2, np.random.default_rng(0), recurrent=recurrent, radius=radius)
+        cache = rnn_forward(params, xs[:T], activation)
+        norms = rnn_bptt(params, cache, np.array([0]), loss="ce").norms()
+        with np.errstate(all="ignore"):
+            limit = norms[T] * pascanu_bound(params.W_h, activation, T)
+        t = np.arange(T + 1)
+        measured.set_data(t, log_safe(norms))
+        bound.set_data(t, log_safe(limit))
+        measured.axes.set_xlim(-0.5, T + 0.5)
+        fit_log_ylim(measured.axes, norms, limit)
+        problem = describe_problem(norms, "step")
+        with np.errstate(all="ignore"):
+            ratio = norms[0] / norms[T]
+        set_status(status, problem or f"first step / last step = {ratio:.2g}", alarm=bool(problem))
+
+    controls = {"T": count_slider(T, 2, MAX_T, "sequence length T"),
+                "radius": weight_scale_slider(radius, 0.1, 3.0, description="recurrent scale ρ"),
+                "activation": activation_dropdown(activation, ("tanh", "sigmoid", "relu", "linear")),
+                "recurrent": choice_dropdown("orthogonal", RECURRENT_INITS, "recurrent matrix")}
+    return live_figure(build, update, controls, caption="Per-step gradient norms with the Pascanu bound.",
+                       mode=mode)

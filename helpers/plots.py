@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import LogLocator, NullLocator
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from helpers.activations import get_activation
 
@@ -42,8 +42,11 @@ def new_figure(figsize: tuple = (7.0, 3.4), ncols: int = 1) -> tuple[Figure, lis
     return fig, list(axes)
 
 
-def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: bool = False) -> Axes:
-    """Label both axes (always) and choose the y scale."""
+def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: bool = False,
+          integer_x: bool = False) -> Axes:
+    """Label both axes (always), choose the y scale, and keep x ticks whole for counts."""
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -155,3 +158,33 @@ def layer_change(ax: Axes, logs: dict, title: str = "How far each layer's weight
     label(ax, "layer (input side on the left)", r"mean $\|\Delta W\| / \|W\|$ per step", title, log_y=True)
     ax.legend(fontsize=8)
     return ax
+
+
+def health_plot(ax: Axes, report, title: str | None = None) -> Axes:
+    """Per-layer gradient norms of a helpers.health.HealthReport on a log scale, input side left.
+
+    The line is drawn in the warning colour unless the verdict is "healthy"; a
+    norm a log axis cannot show (0, inf, NaN) breaks the line and is named in
+    the corner.
+    """
+    norms = np.array([row.grad_norm for row in report.rows], dtype=float)
+    names = [row.name for row in report.rows]
+    x = np.arange(1, norms.size + 1)
+    color = MEASURED if report.verdict == "healthy" else DANGER
+    ax.plot(x, log_safe(norms), marker="o", markersize=4, color=color, label=r"$\|\partial L / \partial W\|$")
+    ax.set_xticks(x)
+    # Long or many names would overlap: tilt them, and show every name only while they fit.
+    ax.set_xticklabels(names if norms.size <= 30 else [""] * norms.size, rotation=45 if norms.size > 6 else 0,
+                       ha="right" if norms.size > 6 else "center", fontsize=8)
+    label(ax, "layer (input side on the left)", "gradient norm", title or f"verdict: {report.verdict}", log_y=True)
+    fit_log_ylim(ax, norms)
+    problem = describe_problem(norms, "layer", names)
+    if problem:
+        set_status(status_text(ax), f"gradient norm {problem}", alarm=True)
+    return ax
+
+
+def outside_legend(ax: Axes) -> None:
+    """A legend to the right of the axes: live data can go anywhere inside, and "best"
+    placement would be recomputed on every redraw."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)

@@ -13,7 +13,7 @@ from helpers.plots import log_safe
 from helpers.widgets import LiveFigure, figure_png, float_slider, live_figure, set_live_mode
 
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
-           live.layer_gradients]
+           live.layer_gradients, live.scalar_recurrence, live.bptt_gradients]
 
 
 def control_values(control) -> list:
@@ -158,3 +158,25 @@ def test_ipympl_canvas_leaves_pyplot_backend_alone():
 def test_unknown_live_mode_is_refused_with_the_allowed_ones():
     with pytest.raises(ValueError, match="auto, ipympl, image, agg"):
         set_live_mode("svg")
+
+
+def test_scalar_recurrence_draws_powers_of_w_backwards_in_time():
+    lf = live.scalar_recurrence(mode="agg")
+    for w, T in ((0.5, 20), (1.5, 200), (0.0, 1), (2.0, 200)):
+        lf.controls["w"].value, lf.controls["T"].value = w, T
+        np.testing.assert_allclose(line_y(lf), log_safe(w ** (T - np.arange(T + 1.0))), rtol=1e-12)
+
+
+def test_bptt_gradients_stay_under_the_bound_and_meet_it_for_a_linear_orthogonal_rnn():
+    lf = live.bptt_gradients(mode="agg")
+    for activation in ("tanh", "sigmoid", "relu"):
+        for radius in (0.1, 1.0, 3.0):
+            lf.controls["activation"].value, lf.controls["radius"].value = activation, radius
+            measured, bound = line_y(lf), line_y(lf, "bound")
+            ok = np.isfinite(measured) & np.isfinite(bound)
+            assert np.all(measured[ok] <= bound[ok] * (1 + 1e-9)), (activation, radius)
+    lf.controls["activation"].value, lf.controls["radius"].value = "linear", 1.5
+    lf.controls["T"].value = 30
+    # Linear and orthogonal: every step multiplies the gradient's norm by exactly rho.
+    np.testing.assert_allclose(line_y(lf), line_y(lf, "bound"), rtol=1e-9)
+    np.testing.assert_allclose(line_y(lf)[0] / line_y(lf)[-1], 1.5 ** 30, rtol=1e-9)
