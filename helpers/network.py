@@ -6,6 +6,19 @@ and the same network in torch, so the two can be checked against each other.
     s   = W_{depth+1} h_depth + b   (batch, n_out)   logits, no activation
     L   = mean binary cross-entropy of sigmoid(s) against labels y in {0, 1}
 
+Two switches change the hidden layers (the output layer never changes):
+
+    batch_norm: h_l = f(BN(W_l h_{l-1}))   BN(z) = (z - mean) / sqrt(var + BN_EPS)
+        with the mean and (biased) variance of each unit over the batch, as
+        torch's BatchNorm1d computes them in training mode, and no learnable
+        scale or shift (gamma = 1, beta = 0). BN subtracts the batch mean, so a
+        bias before it has no effect: b_l is ignored and its gradient is 0.
+        Scaling W_l by any c > 0 leaves BN(W_l h) unchanged (up to BN_EPS).
+    residual:   h_l = h_{l-1} + f(...)      for l = 2..depth (width -> width);
+        the first hidden layer maps n_in -> width without a skip. The Jacobian
+        of a block is I + diag(f') W_l, so the gradient has a path around every
+        layer's f' and W_l.
+
 Weights are stored as (fan_out, fan_in) like torch.nn.Linear, so a batch
 goes through a layer as h @ W.T + b. Everything is float64, and nothing warns
 about overflow: inf and NaN in the results are what an exploding network is.
@@ -20,9 +33,11 @@ import torch
 from torch import nn
 
 from helpers.activations import ACTIVATION_NAMES, LEAKY_SLOPE, get_activation, sigmoid
+from helpers.init import he_std, xavier_std
 
 INIT_SCHEMES = ("normal", "xavier", "he")
 MAX_DEPTH = 200
+BN_EPS = 1e-5  # torch.nn.BatchNorm1d's default, so the two paths agree
 
 _TORCH_MODULES = {
     "sigmoid": nn.Sigmoid,
@@ -47,7 +62,8 @@ class NetConfig:
 
     depth: number of hidden layers (1..200); width: units per hidden layer;
     init: how the weight standard deviation depends on the layer's fans,
-    scaled by weight_scale (see weight_std).
+    scaled by weight_scale (see weight_std); batch_norm, residual: the
+    switches described at the top of this module (both off by default).
     """
 
     depth: int = 10
@@ -57,6 +73,8 @@ class NetConfig:
     weight_scale: float = 1.0
     n_in: int = 4
     n_out: int = 1
+    batch_norm: bool = False
+    residual: bool = False
 
     def __post_init__(self):
         # A frozen dataclass can only normalise its fields via object.__setattr__.
@@ -78,6 +96,11 @@ class NetConfig:
         if not ok or scale < 0:
             raise ValueError(f"weight_scale must be a finite number >= 0, got {scale!r}")
         set_field(self, "weight_scale", float(scale))
+        for switch in ("batch_norm", "residual"):
+            value = getattr(self, switch)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{switch} must be True or False, got {value!r}")
+            set_field(self, switch, bool(value))
 
     def layer_sizes(self) -> list:
         """[n_in, width, ..., width, n_out]: depth + 2 sizes, depth + 1 layers."""
@@ -89,11 +112,13 @@ class NetConfig:
         normal: weight_scale; xavier: weight_scale * sqrt(2 / (fan_in + fan_out))
         (keeps forward and backward variance for slope-1 units);
         he: weight_scale * sqrt(2 / fan_in) (makes up for relu zeroing half).
+        These are helpers.init's naive_normal, xavier_normal and he_normal with
+        gain = weight_scale: init_params draws exactly what they would.
         """
         if self.init == "xavier":
-            return self.weight_scale * math.sqrt(2.0 / (fan_in + fan_out))
+            return xavier_std(fan_out, fan_in, self.weight_scale)
         if self.init == "he":
-            return self.weight_scale * math.sqrt(2.0 / fan_in)
+            return he_std(fan_out, fan_in, self.weight_scale)
         return self.weight_scale
 
 
@@ -148,7 +173,8 @@ class LayerGradients:
     weight_grads depth+1 arrays dL/dW_l, each (fan_out, fan_in)
     bias_grads   depth+1 arrays dL/db_l, each (fan_out,)
     act_grads    depth arrays dL/dh_l, l = 1..depth, each (batch, width)
-    zs           depth arrays of pre-activations W_l h_{l-1} + b_l, (batch, width)
+    zs           depth arrays of the activation's inputs, (batch, width):
+                 W_l h_{l-1} + b_l, or BN(W_l h_{l-1}) with batch_norm
     weight_norms (depth+1,) Frobenius norms of weight_grads
     act_norms    (depth,) Frobenius norms of act_grads
     """
@@ -219,26 +245,69 @@ def _bce_with_logits(s: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.maximum(s, 0) - s * y + np.log1p(np.exp(-np.abs(s)))))
 
 
-def numpy_layer_gradients(params, x, y, activation) -> LayerGradients:
+def _check_switches(params, batch_norm, residual, batch=None) -> None:
+    """The switches are bools, residual fits params' shapes, BN has >= 2 rows (if batch is given)."""
+    for switch, value in (("batch_norm", batch_norm), ("residual", residual)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{switch} must be True or False, got {value!r}")
+    if batch_norm and batch is not None and batch < 2:
+        raise ValueError(f"batch_norm needs a batch of at least 2 rows (it normalises over the batch), got {batch}")
+    if residual:
+        for l, (w, _) in enumerate(params[1:-1], start=2):
+            if w.shape[0] != w.shape[1]:
+                raise ValueError(f"residual=True needs every hidden layer after the first to map width -> width "
+                                 f"(a skip adds h_(l-1) to h_l); layer {l} maps {w.shape[1]} -> {w.shape[0]}")
+
+
+def _bn_forward(z: np.ndarray):
+    """(BN(z), 1 / sqrt(var + BN_EPS) (width,)) over the batch axis 0; z (batch, width)."""
+    centred = z - z.mean(axis=0)
+    var = np.mean(np.square(centred), axis=0)  # biased, as torch normalises in training mode
+    inv_std = 1.0 / np.sqrt(var + BN_EPS)
+    centred *= inv_std
+    return centred, inv_std
+
+
+def _bn_backward(g: np.ndarray, z_hat: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    """dL/dz from g = dL/dBN(z); every row's z moves the batch mean and variance.
+
+    With z_hat = (z - mu) * r, r = (var + eps)^(-1/2), differentiating through
+    mu and var as well gives r * (g - mean(g) - z_hat * mean(g * z_hat)): the
+    gradient loses its batch mean and its component along z_hat. Exact for eps > 0.
+    """
+    return inv_std * (g - g.mean(axis=0) - z_hat * np.mean(g * z_hat, axis=0))
+
+
+def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=False) -> LayerGradients:
     """Forward pass and hand-written backprop through the network, in float64.
 
     params: depth + 1 pairs (W, b) as from init_params; x (batch, n_in);
-    y (batch,) or (batch, n_out) labels; activation: name or Activation.
+    y (batch,) or (batch, n_out) labels; activation: name or Activation;
+    batch_norm, residual: the switches described at the top of this module
+    (batch_norm needs batch >= 2; residual needs square hidden layers after the first).
     """
     _check_params(params)
     act = get_activation(activation)
     x, y = _check_data(x, y, params[0][0].shape[1], params[-1][0].shape[0])
+    _check_switches(params, batch_norm, residual, batch=x.shape[0])
     hidden = params[:-1]
     w_out, b_out = params[-1]
     with np.errstate(all="ignore"):
-        # Forward, keeping each layer's input h_{l-1} and pre-activation z_l:
-        # backprop needs both.
-        hs, zs = [x], []
-        for w, b in hidden:
+        # Forward, keeping each layer's input h_{l-1} and activation input z_l
+        # (and BN's 1/std): backprop needs them.
+        hs, zs, inv_stds = [x], [], []
+        for l, (w, b) in enumerate(hidden):
             z = hs[-1] @ w.T
-            z += b
+            if batch_norm:
+                z, inv_std = _bn_forward(z)
+                inv_stds.append(inv_std)
+            else:
+                z += b
             zs.append(z)
-            hs.append(act.f(z))
+            h = act.f(z)
+            if residual and l > 0:
+                h += hs[-1]
+            hs.append(h)
         logits = hs[-1] @ w_out.T + b_out
         loss = _bce_with_logits(logits, y)
 
@@ -252,10 +321,17 @@ def numpy_layer_gradients(params, x, y, activation) -> LayerGradients:
         for l in range(len(hidden) - 1, -1, -1):
             act_grads.append(dh)
             dz = dh * act.df(zs[l])  # through the activation, elementwise
+            if batch_norm:
+                dz = _bn_backward(dz, zs[l], inv_stds[l])
+                bias_grads.append(np.zeros_like(hidden[l][1]))  # BN cancels the bias exactly
+            else:
+                bias_grads.append(dz.sum(axis=0))
             weight_grads.append(dz.T @ hs[l])
-            bias_grads.append(dz.sum(axis=0))
             if l > 0:  # dL/dx is not needed
-                dh = dz @ hidden[l][0]
+                through_layer = dz @ hidden[l][0]
+                if residual:  # h_l = h_{l-1} + branch: the skip passes dh on unchanged
+                    through_layer += dh
+                dh = through_layer
         weight_grads.reverse()
         bias_grads.reverse()
         act_grads.reverse()
@@ -285,23 +361,59 @@ def layer_gradients(config: NetConfig, x, y, seed=0) -> LayerGradients:
         draws = _cached_draws(sizes, seed)
     else:
         draws = _standard_draws(sizes, np.random.default_rng(seed))
-    return numpy_layer_gradients(_scale_draws(config, draws), x, y, config.activation)
+    return numpy_layer_gradients(_scale_draws(config, draws), x, y, config.activation,
+                                 batch_norm=config.batch_norm, residual=config.residual)
 
 
-def to_torch(params, activation) -> nn.Sequential:
+class ResidualBlock(nn.Module):
+    """x -> x + branch(x): a hidden layer with a skip connection around it.
+
+    branch is nn.Sequential(Linear, [BatchNorm1d,] activation), width -> width.
+    """
+
+    def __init__(self, branch: nn.Module):
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+def _torch_batch_norm(width: int) -> nn.BatchNorm1d:
+    # No learnable scale or shift, and always the batch's own statistics (no
+    # running averages), in train and eval mode alike: the numpy BN exactly.
+    return nn.BatchNorm1d(width, eps=BN_EPS, affine=False, track_running_stats=False, dtype=torch.float64)
+
+
+def to_torch(params, activation, batch_norm=False, residual=False) -> nn.Sequential:
     """nn.Sequential of float64 nn.Linear layers (with activation modules
-    between them, none after the last) holding copies of params' weights."""
+    between them, none after the last) holding copies of params' weights.
+
+    With batch_norm each hidden Linear has no bias (BN would cancel it) and is
+    followed by a BatchNorm1d without affine parameters; with residual every
+    hidden layer after the first is a ResidualBlock. With both switches off the
+    model is Linear, activation, ..., Linear, as it always was.
+    """
     _check_params(params)
+    _check_switches(params, batch_norm, residual)
     make_activation = _TORCH_MODULES[get_activation(activation).name]
     layers = []
     for l, (w, b) in enumerate(params):
-        linear = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        last = l == len(params) - 1
+        with_bias = last or not batch_norm
+        linear = nn.Linear(w.shape[1], w.shape[0], bias=with_bias, dtype=torch.float64)
         with torch.no_grad():
             linear.weight.copy_(torch.as_tensor(w, dtype=torch.float64))
-            linear.bias.copy_(torch.as_tensor(b, dtype=torch.float64))
-        layers.append(linear)
-        if l < len(params) - 1:
-            layers.append(make_activation())
+            if with_bias:
+                linear.bias.copy_(torch.as_tensor(b, dtype=torch.float64))
+        if last:
+            layers.append(linear)
+            break
+        layer = [linear] + ([_torch_batch_norm(w.shape[0])] if batch_norm else []) + [make_activation()]
+        if residual and l > 0:
+            layers.append(ResidualBlock(nn.Sequential(*layer)))
+        else:
+            layers.extend(layer)
     return nn.Sequential(*layers)
 
 
@@ -309,9 +421,10 @@ def torch_layer_gradients(model: nn.Sequential, x, y):
     """(loss, weight_norms (n_linear,)) from one autograd backward pass.
 
     The weight gradients stay in each Linear's .weight.grad (previous ones are
-    cleared first, so calling twice does not accumulate).
+    cleared first, so calling twice does not accumulate). Linears inside
+    residual blocks count too, in forward order.
     """
-    linears = [m for m in model if isinstance(m, nn.Linear)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError("model must contain nn.Linear layers, found none")
     x, y = _check_data(x, y, linears[0].in_features, linears[-1].out_features)
@@ -325,6 +438,8 @@ def torch_layer_gradients(model: nn.Sequential, x, y):
 
 def predicted_act_norms(params, grads: LayerGradients, activation) -> np.ndarray:
     """(depth,) mean-field prediction of grads.act_norms, anchored at the top.
+
+    For the plain network: it knows nothing of batch_norm or residual.
 
     One step of backprop between hidden layers is
 

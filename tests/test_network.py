@@ -329,3 +329,212 @@ def test_slider_sized_call_is_fast():
         times.append(time.process_time() - start)
     # The target is a few ms; the bound is loose so a busy machine passes.
     assert np.median(times) < 0.05
+
+
+# --- batch normalisation and residual connections -------------------------------------
+
+from helpers.network import BN_EPS, ResidualBlock  # noqa: E402  (appended section)
+
+SWITCHES = [(True, False), (False, True), (True, True)]
+
+
+def torch_switch_reference(params, activation, x, y, batch_norm, residual):
+    """Autograd through to_torch's model with the switches: loss, weight/bias grads, dL/dh_l."""
+    model = to_torch(params, activation, batch_norm=batch_norm, residual=residual)
+    h = torch.from_numpy(x)
+    hidden_outputs = []
+    for module in model:
+        h = module(h)
+        # A hidden layer ends with its activation module or its residual block.
+        if not isinstance(module, (torch.nn.Linear, torch.nn.BatchNorm1d)):
+            h.retain_grad()
+            hidden_outputs.append(h)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(h, torch.from_numpy(y).reshape(h.shape))
+    loss.backward()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    bias_grads = [np.zeros(m.out_features) if m.bias is None else m.bias.grad.numpy() for m in linears]
+    return (loss.item(), [m.weight.grad.numpy() for m in linears], bias_grads,
+            [t.grad.numpy() for t in hidden_outputs])
+
+
+@pytest.mark.parametrize("batch_norm, residual", SWITCHES)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("depth", [1, 4])
+def test_switched_backprop_equals_torch_autograd(batch_norm, residual, activation, depth):
+    config = NetConfig(depth=depth, width=7, activation=activation, init="xavier",
+                       batch_norm=batch_norm, residual=residual)
+    rng = np.random.default_rng(depth)
+    params = [(w, 0.3 * rng.standard_normal(b.shape)) for w, b in init_params(config, rng)]
+    x, y = make_data(batch=12, seed=depth)
+    ours = numpy_layer_gradients(params, x, y, activation, batch_norm=batch_norm, residual=residual)
+    loss, w_grads, b_grads, a_grads = torch_switch_reference(params, activation, x, y, batch_norm, residual)
+    assert rel_error(ours.loss, loss) < 1e-10
+    assert len(ours.weight_grads) == len(w_grads) == depth + 1 and len(a_grads) == depth
+    for mine, theirs in zip(ours.weight_grads, w_grads):
+        assert mine.shape == theirs.shape and rel_error(mine, theirs) < 1e-10
+    for mine, theirs in zip(ours.bias_grads, b_grads):
+        assert mine.shape == theirs.shape and rel_error(mine, theirs) < 1e-10
+    for mine, theirs in zip(ours.act_grads, a_grads):
+        assert rel_error(mine, theirs) < 1e-10
+    if batch_norm:  # BN cancels the hidden biases: their gradient is exactly 0
+        assert all(not g.any() for g in ours.bias_grads[:-1])
+    t_loss, t_norms = torch_layer_gradients(to_torch(params, activation, batch_norm, residual), x, y)
+    assert rel_error(ours.loss, t_loss) < 1e-10
+    assert rel_error(ours.weight_norms, t_norms) < 1e-10
+
+
+@pytest.mark.parametrize("batch_norm, residual", SWITCHES)
+def test_switched_weight_gradients_match_finite_differences(batch_norm, residual):
+    config = NetConfig(depth=3, width=5, activation="tanh", init="xavier", n_in=3,
+                       batch_norm=batch_norm, residual=residual)
+    params = init_params(config, np.random.default_rng(8))
+    x, y = make_data(batch=9, n_in=3, seed=8)
+    grads = numpy_layer_gradients(params, x, y, "tanh", batch_norm=batch_norm, residual=residual)
+    for layer in (0, 1, 3):
+        def loss_of_w(_):
+            return numpy_layer_gradients(params, x, y, "tanh", batch_norm=batch_norm, residual=residual).loss
+
+        numeric = numerical_gradient(loss_of_w, params[layer][0])
+        assert rel_error(grads.weight_grads[layer], numeric) < 1e-7
+
+
+def test_batch_norm_standardises_every_layer_whatever_the_weight_scale():
+    for scale in (0.1, 1.0, 30.0):  # raw variances well above BN_EPS (see the eps test below)
+        config = NetConfig(depth=6, width=16, activation="tanh", init="normal", weight_scale=scale, batch_norm=True)
+        x, y = make_data(batch=32)
+        grads = layer_gradients(config, x, y)
+        for z in grads.zs:
+            np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)
+            var = z.var(axis=0)  # var / (var + eps) of the raw inputs: 1 unless they are tiny
+            assert np.all((var > 0.9) & (var <= 1.0)), (scale, var)
+
+
+@pytest.mark.parametrize("factor", [0.01, 100.0])
+@pytest.mark.parametrize("layer", [0, 2])
+def test_batch_norm_output_and_input_gradient_ignore_the_weight_scale(factor, layer):
+    # Weights of scale 100 give pre-activation variances ~1e4 to 1e5, so even after
+    # factor 0.01 they stay far above BN_EPS: BN(c z) = BN(z) up to eps / (2 var) ~ 1e-6.
+    config = NetConfig(depth=3, width=16, activation="relu", init="normal", weight_scale=100.0, batch_norm=True)
+    params = init_params(config, np.random.default_rng(3))
+    x, y = make_data(batch=32, seed=3)
+    base = numpy_layer_gradients(params, x, y, "relu", batch_norm=True)
+    scaled_params = [(w * factor, b) if l == layer else (w, b) for l, (w, b) in enumerate(params)]
+    scaled = numpy_layer_gradients(scaled_params, x, y, "relu", batch_norm=True)
+    assert rel_error(scaled.loss, base.loss) < 1e-5
+    assert rel_error(scaled.zs[layer], base.zs[layer]) < 1e-5  # BN's output
+    if layer > 0:  # dL/dh_{l-1}, the gradient arriving at BN's input side
+        assert rel_error(scaled.act_grads[layer - 1], base.act_grads[layer - 1]) < 1e-5
+    # The weights' own gradient shrinks as they grow (1/c): the scale-invariant
+    # layer slows its own effective learning rate.
+    assert rel_error(scaled.weight_grads[layer] * factor, base.weight_grads[layer]) < 1e-5
+    # Without batch norm the same rescaling changes everything.
+    plain = numpy_layer_gradients(params, x, y, "relu")
+    plain_scaled = numpy_layer_gradients(scaled_params, x, y, "relu")
+    assert rel_error(plain.loss, plain_scaled.loss) > 1e-2
+
+
+def test_batch_norm_eps_is_what_breaks_exact_scale_invariance():
+    # With raw variance v, BN divides by sqrt(v + eps): at tiny scales eps wins.
+    config = NetConfig(depth=1, width=8, activation="linear", init="normal", weight_scale=1.0, batch_norm=True)
+    params = init_params(config, np.random.default_rng(0))
+    x, y = make_data(batch=16)
+    tiny = [(params[0][0] * 1e-6, params[0][1]), params[1]]
+    z = x @ tiny[0][0].T
+    expected = (z - z.mean(0)) / np.sqrt(z.var(0) + BN_EPS)
+    got = numpy_layer_gradients(tiny, x, y, "linear", batch_norm=True).zs[0]
+    assert rel_error(got, expected) < 1e-12
+    assert np.all(got.std(axis=0) < 1e-3)  # eps dominates: the output is not standardised
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "linear"])
+def test_residual_block_jacobian_tends_to_the_identity(activation):
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((6, 6))
+    h = torch.from_numpy(rng.standard_normal(6) + 0.5)  # away from relu's kink
+    ratios = []
+    for scale in (1e-1, 1e-2, 1e-3, 1e-4):
+        params = [(rng.standard_normal((6, 4)), np.zeros(6)), (scale * w0, np.zeros(6)),
+                  (np.ones((1, 6)), np.zeros(1))]
+        block = to_torch(params, activation, residual=True)[2]
+        assert isinstance(block, ResidualBlock)
+        jac = torch.autograd.functional.jacobian(block, h).numpy()
+        gap = np.linalg.norm(jac - np.eye(6))
+        ratios.append(gap / scale)
+        # J - I = diag(f'(z)) W exactly, with z = scale * W0 h.
+        z = scale * w0 @ h.numpy()
+        slope = get_activation(activation).df(z)
+        assert rel_error(jac - np.eye(6), slope[:, None] * (scale * w0)) < 1e-10
+    # ||J - I|| is proportional to the branch scale: the ratio settles to
+    # ||diag(f'(0)) W0|| (f'(0) = 1 here, relu's on the units with W0 h > 0).
+    assert ratios[-1] == pytest.approx(ratios[-2], rel=1e-3)
+    assert ratios[-1] > 0.1 * np.linalg.norm(w0)
+
+
+def test_residual_connections_keep_a_deep_sigmoid_gradient_alive():
+    x, y = make_data(batch=32)
+    plain = layer_gradients(NetConfig(depth=30, width=16, activation="sigmoid", init="xavier"), x, y)
+    skip = layer_gradients(NetConfig(depth=30, width=16, activation="sigmoid", init="xavier", residual=True), x, y)
+    assert plain.act_norms[0] / plain.act_norms[-1] < 1e-8  # 30 factors of at most 1/4 * |W|
+    # The skips give dL/dh_1 a path with no f' and no W: it cannot shrink away.
+    assert skip.act_norms[0] / skip.act_norms[-1] > 0.5
+
+
+def test_switches_in_config_and_layer_gradients():
+    config = NetConfig(depth=4, width=6, activation="tanh", batch_norm=True, residual=True)
+    assert config.batch_norm is True and config.residual is True
+    assert NetConfig().batch_norm is False and NetConfig().residual is False
+    x, y = make_data()
+    direct = numpy_layer_gradients(init_params(config, np.random.default_rng(0)), x, y, "tanh",
+                                   batch_norm=True, residual=True)
+    via = layer_gradients(config, x, y)
+    assert via.loss == direct.loss and np.array_equal(via.weight_norms, direct.weight_norms)
+    off = layer_gradients(NetConfig(depth=4, width=6, activation="tanh"), x, y)
+    assert off.loss != via.loss
+
+
+def test_default_switches_keep_the_plain_torch_model():
+    params = init_params(NetConfig(depth=3, width=5, activation="relu"), np.random.default_rng(0))
+    kinds = [type(m).__name__ for m in to_torch(params, "relu")]
+    assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    kinds = [type(m).__name__ for m in to_torch(params, "relu", batch_norm=True, residual=True)]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "ResidualBlock", "ResidualBlock", "Linear"]
+
+
+@pytest.mark.parametrize("batch_norm, residual", SWITCHES)
+@pytest.mark.parametrize("scale", [0.0, 50.0])
+def test_switched_extremes_are_silent(batch_norm, residual, scale):
+    config = NetConfig(depth=200, width=8, activation="relu", init="normal", weight_scale=scale,
+                       batch_norm=batch_norm, residual=residual)
+    x, y = make_data(batch=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads = layer_gradients(config, x, y)
+    assert grads.weight_norms.shape == (201,) and not np.any(grads.weight_norms < 0)
+    if batch_norm and not residual:
+        # Normalised every layer: nothing overflows, whatever the scale.
+        assert np.all(np.isfinite(grads.weight_norms))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_norm": "yes"}, r"batch_norm must be True or False, got 'yes'"),
+    ({"residual": 1}, r"residual must be True or False, got 1"),
+])
+def test_bad_switches_say_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NetConfig(**kwargs)
+
+
+def test_switch_preconditions_are_checked():
+    rng = np.random.default_rng(0)
+    params = [(rng.standard_normal((6, 4)), np.zeros(6)), (rng.standard_normal((5, 6)), np.zeros(5)),
+              (rng.standard_normal((1, 5)), np.zeros(1))]
+    x, y = make_data(batch=4)
+    with pytest.raises(ValueError, match=r"residual=True needs every hidden layer after the first to map "
+                                         r"width -> width .* layer 2 maps 6 -> 5"):
+        numpy_layer_gradients(params, x, y, "relu", residual=True)
+    with pytest.raises(ValueError, match="layer 2 maps 6 -> 5"):
+        to_torch(params, "relu", residual=True)
+    with pytest.raises(ValueError, match=r"batch_norm needs a batch of at least 2 rows .* got 1"):
+        numpy_layer_gradients(params, x[:1], y[:1], "relu", batch_norm=True)
+    with pytest.raises(ValueError, match=r"batch_norm must be True or False, got None"):
+        numpy_layer_gradients(params, x, y, "relu", batch_norm=None)

@@ -1,0 +1,369 @@
+"""A gradient health report for any torch model and batch.
+
+One forward and backward pass on (X, y), then a row per parameterised layer
+(every module with a 'weight' parameter, or weight_* ones like nn.RNN's
+weight_ih_l0, in registration order):
+
+- grad norm:      ||dL/dW|| over the layer's weight parameters;
+- weight norm:    ||W||;
+- update ratio:   lr * ||dL/dW|| / ||W||, how much one plain SGD step would move
+                  the weights relative to their size;
+- saturated:      the fraction of units after the layer whose activation's
+                  derivative is below 10% of its maximum (helpers.activations.saturated),
+                  measured by forward hooks on nn.Sigmoid, nn.Tanh, nn.ReLU and
+                  nn.LeakyReLU modules (credited to the weight layer that ran last
+                  before them) and on nn.RNN / nn.LSTM / nn.GRU outputs;
+- non-finite:     inf/NaN entries in the layer's gradients and in its parameters.
+
+and a verdict, "vanishing", "exploding" or "healthy", with its reason in one
+sentence. The model is left as it was found: its gradients and buffers (e.g.
+batch-norm running statistics) are put back, and its train/eval mode is not
+touched. Activations applied as functions (torch.tanh inside forward) have no
+module to hook, so their layer shows no saturation.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.activations import saturated
+from helpers.training import _as_tensor, _loss_value, _match_output, _model_dtype
+
+DEFAULT_LR = 1e-3  # a typical Adam / small-SGD learning rate, for the update ratio
+
+# The first layer's gradient below 1/1000 of the last layer's: with one learning
+# rate for all layers, the first layer then learns over 1000 times slower, which
+# in practice means it does not learn. Deep sigmoid networks reach 1e-9 and beyond.
+VANISHING_RATIO = 1e-3
+# The mirror image: gradients growing 1000-fold towards the input. A step small
+# enough for the last layer is then far too big for the first.
+EXPLODING_RATIO = 1e3
+# A healthy update moves a layer by about 1e-3 of its size per step (the usual
+# rule of thumb); a step that moves it by more than a tenth of its size is so
+# large that training jumps around or diverges.
+EXPLODING_UPDATE_RATIO = 0.1
+# A unit is saturated when its derivative is below this fraction of the largest
+# its activation can have (the course's definition in helpers.activations).
+SATURATION_TOL = 0.1
+
+VERDICTS = ("vanishing", "exploding", "healthy")
+
+_ACTIVATIONS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu"}
+_RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
+
+
+@dataclass
+class LayerHealth:
+    """One row of the report; norms in float64, NaN where there is nothing to measure."""
+
+    name: str
+    kind: str
+    grad_norm: float
+    weight_norm: float
+    update_ratio: float
+    saturation: float
+    nonfinite_grads: int
+    nonfinite_weights: int
+    is_matrix: bool
+
+    @property
+    def nonfinite(self) -> int:
+        return self.nonfinite_grads + self.nonfinite_weights
+
+
+def _sci(value: float) -> str:
+    """Two significant digits in e-notation: '3.1e-09', 'inf', 'nan'; stable across machines."""
+    return f"{value:.1e}" if math.isfinite(value) else str(value)
+
+
+def _factor(value: float) -> str:
+    """A ratio in plain words: '0.19', '12', '480', '3e-09'."""
+    if not math.isfinite(value):
+        return str(value)
+    if 1e-2 <= value < 1e2:
+        return f"{value:.2g}"
+    return f"{value:.0f}" if 1e2 <= value < 1e3 else f"{value:.0e}"
+
+
+@dataclass
+class HealthReport:
+    """Result of gradient_health: rows (list of LayerHealth, registration order),
+    verdict (one of VERDICTS), reason (one sentence), loss (float), lr (float).
+
+    Draw it with helpers.plots.health_plot(ax, report) (plots import compute, not the reverse).
+    """
+
+    rows: list
+    verdict: str
+    reason: str
+    loss: float
+    lr: float
+
+    @property
+    def names(self) -> list:
+        return [row.name for row in self.rows]
+
+    @property
+    def grad_norms(self) -> np.ndarray:
+        """(n_rows,) gradient norms, in row order."""
+        return np.array([row.grad_norm for row in self.rows], dtype=np.float64)
+
+    def table(self) -> str:
+        """Fixed-width text table, one line per layer, then the verdict."""
+        headers = ("layer", "type", "grad norm", "weight norm", "update ratio", "saturated", "non-finite g/w")
+        lines = []
+        for row in self.rows:
+            sat = "-" if math.isnan(row.saturation) else f"{100 * row.saturation:.0f}%"
+            lines.append((row.name, row.kind, _sci(row.grad_norm), _sci(row.weight_norm),
+                          _sci(row.update_ratio), sat, f"{row.nonfinite_grads}/{row.nonfinite_weights}"))
+        widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(headers)]
+
+        def fmt(cells) -> str:
+            # Names left-aligned, numbers right-aligned so their exponents line up.
+            left = [cells[k].ljust(widths[k]) for k in (0, 1)]
+            right = [cells[k].rjust(widths[k]) for k in range(2, len(cells))]
+            return "  ".join(left + right).rstrip()
+
+        out = [fmt(headers), fmt(["-" * w for w in widths])]
+        out += [fmt(line) for line in lines]
+        out.append(f"loss {_sci(self.loss)}, lr {self.lr:g} for the update ratio")
+        out.append(f"verdict: {self.verdict} ({self.reason})")
+        return "\n".join(out)
+
+
+def _weight_params(module: nn.Module) -> list:
+    """The module's own parameters named 'weight' or 'weight_*' (nn.RNN's weight_ih_l0, ...)."""
+    return [p for n, p in module.named_parameters(recurse=False) if n == "weight" or n.startswith("weight_")]
+
+
+def _norm(tensors) -> float:
+    """Frobenius norm of several tensors together, in float64 so squares of float32 cannot overflow."""
+    # hypot of the parts' norms: never squares a huge norm, so no OverflowError.
+    return math.hypot(*(float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64)) for t in tensors))
+
+
+def _count_nonfinite(tensors) -> int:
+    return int(sum(int((~torch.isfinite(t.detach())).sum()) for t in tensors if t is not None))
+
+
+def _check_lr(lr) -> float:
+    if lr is None:
+        return DEFAULT_LR
+    ok = isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
+    if not ok:
+        raise ValueError(f"lr must be None (meaning {DEFAULT_LR:g}) or a finite number > 0, got {lr!r}")
+    return float(lr)
+
+
+def _targets(y, dtype, device, keep_integers: bool) -> torch.Tensor:
+    """y as a tensor: integer class labels stay int64 for a custom loss_fn, the rest the model's dtype."""
+    if keep_integers:
+        if isinstance(y, torch.Tensor):
+            return y.detach().to(device=device)
+        array = np.array(y)
+        if np.issubdtype(array.dtype, np.integer):
+            return torch.from_numpy(array.astype(np.int64)).to(device=device)
+    return _as_tensor(y, dtype, device)
+
+
+def _default_loss(output, y_t: torch.Tensor) -> torch.Tensor:
+    """BCE with logits for one output per row and 0/1 targets, mean squared error otherwise."""
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(f"model returned a {type(output).__name__}, not a tensor: pass loss_fn to read its output")
+    n = y_t.shape[0] if y_t.ndim else 0
+    one_per_row = output.ndim >= 1 and output.shape[0] == n and output.numel() == n and y_t.numel() == n
+    if one_per_row and bool(((y_t == 0) | (y_t == 1)).all()):
+        return _loss_value("bce", output.reshape(n), y_t.reshape(n))
+    if one_per_row:
+        return _loss_value("mse", output.reshape(n), y_t.reshape(n))
+    return _loss_value("mse", _match_output(output, y_t), y_t)
+
+
+class _SaturationProbe:
+    """Forward hooks that count saturated units and credit them to the weight layer that ran last."""
+
+    def __init__(self, rows: list, tol: float):
+        self.tol = tol
+        self.counts = {name: [0, 0] for name, _ in rows}  # name -> [saturated, measured]
+        self.current = None  # the matrix layer whose output the next activation sees
+        self.call_order = []  # matrix layers in the order the forward pass first ran them
+        self.handles = []
+
+    def attach(self, model: nn.Module, rows: list) -> None:
+        matrix = {id(module): name for name, module in rows if any(p.ndim >= 2 for p in _weight_params(module))}
+        for module in model.modules():
+            if id(module) in matrix:
+                self.handles.append(module.register_forward_hook(self._weight_hook(matrix[id(module)])))
+            if isinstance(module, _RECURRENT):
+                self.handles.append(module.register_forward_hook(self._recurrent_hook(matrix.get(id(module)))))
+            elif type(module) in _ACTIVATIONS:
+                self.handles.append(module.register_forward_hook(self._activation_hook))
+
+    def detach(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _add(self, name, mask: np.ndarray) -> None:
+        if name is not None and mask.size:
+            self.counts[name][0] += int(mask.sum())
+            self.counts[name][1] += int(mask.size)
+
+    def _weight_hook(self, name):
+        def hook(module, inputs, output):
+            self.current = name
+            if name not in self.call_order:
+                self.call_order.append(name)
+        return hook
+
+    def _activation_hook(self, module, inputs, output):
+        z = inputs[0].detach().double().cpu().numpy()  # the pre-activation
+        name = _ACTIVATIONS[type(module)]
+        if name == "leaky_relu" and abs(module.negative_slope) >= self.tol:
+            mask = np.zeros(z.shape, dtype=bool)  # its smallest slope is not below tol of 1
+        else:
+            mask = saturated(z, name, self.tol)
+        self._add(self.current, mask)
+
+    def _recurrent_hook(self, name):
+        def hook(module, inputs, output):
+            h = output[0] if isinstance(output, tuple) else output
+            if not isinstance(h, torch.Tensor):  # a PackedSequence
+                h = h.data
+            h = h.detach().double().cpu().numpy()
+            if isinstance(module, nn.RNN) and module.nonlinearity == "relu":
+                mask = saturated(h, "relu", self.tol)  # h = relu(z) is 0 exactly where z <= 0
+            else:
+                # h = tanh(z) for nn.RNN; for LSTM/GRU h is in (-1, 1) and read the
+                # same way, as if it came out of a tanh (their gates are not seen).
+                with np.errstate(all="ignore"):
+                    mask = saturated(np.arctanh(h), "tanh", self.tol)
+            self._add(name, mask)
+        return hook
+
+    def fraction(self, name) -> float:
+        hit, total = self.counts[name]
+        return hit / total if total else math.nan
+
+
+def _verdict(rows: list, loss: float, nonfinite_elsewhere: int, lr: float, call_order: list):
+    """(verdict, reason) from the rows; the first rule that applies wins.
+
+    "First" and "last" layer follow the forward pass (call_order), which for a
+    custom module may differ from registration order; layers the forward pass
+    never ran keep their registration order after the others.
+    """
+    # Causes before consequences: an inf/NaN weight makes the loss and then the
+    # gradients non-finite, and a non-finite loss makes the gradients so.
+    for row in rows:
+        if row.nonfinite_weights:
+            return "exploding", f"layer '{row.name}' has {row.nonfinite_weights} inf/NaN weights: exploding"
+    if not math.isfinite(loss):
+        return "exploding", f"the loss itself is {loss}: exploding"
+    for row in rows:
+        if row.nonfinite_grads:
+            return "exploding", (f"layer '{row.name}' has {row.nonfinite_grads} inf/NaN gradient "
+                                 f"entries: exploding")
+    if nonfinite_elsewhere:
+        return "exploding", (f"{nonfinite_elsewhere} gradient or parameter entries outside the layers "
+                             f"are inf/NaN: exploding")
+    matrices = [row for row in rows if row.is_matrix] or rows
+    position = {name: k for k, name in enumerate(call_order)}
+    matrices = sorted(matrices, key=lambda row: position.get(row.name, len(position)))  # stable
+    first, last = matrices[0], matrices[-1]
+    ratio = math.nan
+    if len(matrices) > 1 and last.grad_norm > 0:
+        ratio = first.grad_norm / last.grad_norm
+    compare = (f"the first layer ('{first.name}') gets a gradient {_factor(ratio)} times "
+               f"the last layer's ('{last.name}')")
+    if ratio > EXPLODING_RATIO:
+        return "exploding", f"{compare}: exploding"
+    biggest = max(rows, key=lambda row: row.update_ratio if math.isfinite(row.update_ratio) else -1.0)
+    if biggest.update_ratio > EXPLODING_UPDATE_RATIO:
+        return "exploding", (f"one SGD step with lr {lr:g} would move layer '{biggest.name}' by "
+                             f"{_factor(biggest.update_ratio)} times its own size: exploding")
+    if ratio < VANISHING_RATIO:
+        return "vanishing", f"{compare}: vanishing"
+    if len(matrices) > 1 and first.grad_norm == 0 and last.grad_norm == 0:
+        return "vanishing", (f"the first ('{first.name}') and the last layer ('{last.name}') "
+                             f"get a gradient of exactly 0: vanishing")
+    if math.isnan(ratio):
+        return "healthy", (f"every update is below {EXPLODING_UPDATE_RATIO:g} of its layer's size "
+                           f"and nothing is inf/NaN: healthy")
+    return "healthy", (f"{compare}, and every update is below {EXPLODING_UPDATE_RATIO:g} of its "
+                       f"layer's size: healthy")
+
+
+def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
+    """One forward + backward pass of `model` on (X, y), summarised per layer.
+
+    X: (n, ...) numpy or torch, cast to the model's dtype. loss_fn(output, y) ->
+    scalar tensor; None: BCE with logits when the model gives one output per row
+    ((n,) or (n, 1)) and every target is 0 or 1, mean squared error otherwise.
+    With a loss_fn, integer numpy targets stay int64 (class labels for
+    cross-entropy) and tensors pass as they are. lr: for the update ratio
+    (None: DEFAULT_LR). See the module docstring for the rows and the verdict.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    if loss_fn is not None and not callable(loss_fn):
+        raise ValueError(f"loss_fn must be None or a function (output, y) -> scalar tensor, got {loss_fn!r}")
+    lr = _check_lr(lr)
+    rows = [(name or "(model)", m) for name, m in model.named_modules() if _weight_params(m)]
+    if not rows:
+        raise ValueError("model has no module with a 'weight' parameter (nn.Linear, nn.Conv*, nn.RNN, ...) "
+                         "to report on")
+    dtype, device = _model_dtype(model)
+    X_t = _as_tensor(X, dtype, device)
+    y_t = _targets(y, dtype, device, keep_integers=loss_fn is not None)
+
+    params = list(model.parameters())
+    saved_grads = [p.grad for p in params]
+    saved_buffers = [b.detach().clone() for b in model.buffers()]
+    probe = _SaturationProbe(rows, SATURATION_TOL)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small models: threads cost more than they save (see helpers.training)
+    try:
+        for p in params:
+            p.grad = None
+        probe.attach(model, rows)
+        output = model(X_t)
+        probe.detach()
+        loss = _default_loss(output, y_t) if loss_fn is None else loss_fn(output, y_t)
+        if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
+            raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
+                             + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
+        loss.backward()
+        report_rows, in_rows = [], set()
+        for name, module in rows:
+            weights = _weight_params(module)
+            own = list(module.parameters(recurse=False))
+            in_rows.update(id(p) for p in own)
+            grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+            grad_norm, weight_norm = _norm(grads), _norm(weights)
+            with np.errstate(all="ignore"):
+                update = np.float64(lr * grad_norm) / np.float64(weight_norm) if weight_norm > 0 else math.nan
+            report_rows.append(LayerHealth(
+                name=name, kind=type(module).__name__, grad_norm=grad_norm, weight_norm=weight_norm,
+                update_ratio=float(update), saturation=probe.fraction(name),
+                nonfinite_grads=_count_nonfinite(p.grad for p in own),
+                nonfinite_weights=_count_nonfinite(own), is_matrix=any(w.ndim >= 2 for w in weights),
+            ))
+        others = [p for p in params if id(p) not in in_rows]
+        elsewhere = _count_nonfinite(p.grad for p in others) + _count_nonfinite(others)
+        value = float(loss.detach())
+    finally:
+        probe.detach()
+        torch.set_num_threads(threads)
+        for p, g in zip(params, saved_grads):
+            p.grad = g
+        with torch.no_grad():
+            for b, old in zip(model.buffers(), saved_buffers):
+                b.copy_(old)
+    verdict, reason = _verdict(report_rows, value, elsewhere, lr, probe.call_order)
+    return HealthReport(rows=report_rows, verdict=verdict, reason=reason, loss=value, lr=lr)
