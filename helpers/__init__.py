@@ -1,10 +1,12 @@
 """Helper package for the vanishing and exploding gradients course.
 
-Modules (data flows one way: slider -> compute -> plot update -> canvas):
+Data flows one way: slider -> compute -> plot update -> canvas.
 
-- activations, chain, network, gradcheck: numpy/torch compute, no plotting
-- data: the insurance data set and its generator
-- training: short torch training loops with per-layer diagnostics
+- compute (numpy / torch, no plotting): activations, chain, network, init, gradcheck,
+  rnn, recurrent, gated, clipping, cliff, health
+- data: data (the insurance data set), tasks (long-range sequence tasks)
+- training: short torch training loops with per-layer diagnostics; progress
 - plots: drawing on a given Axes
-- widgets: sliders and the live-figure pattern
+- widgets, live: sliders, the live-figure pattern, and the course's live figures
+- environment, execute: checking a machine, storing notebooks executed
 """
