@@ -11,15 +11,18 @@ import numpy as np
 
 from helpers.activations import get_activation
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
+from helpers.cliff import cliff_loss, descend
 from helpers.data import load_insurance, standardize
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
-from helpers.plots import (DANGER, MEASURED, SECOND, THEORY, describe_problem, fit_log_ylim, label,
+from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_log_ylim, label,
                            log_safe, outside_legend, set_status, status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
-from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, count_slider, depth_slider,
-                             float_slider, init_dropdown, live_figure, weight_scale_slider)
+from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
+                             depth_slider, float_slider, init_dropdown, live_figure, weight_scale_slider)
 
 MAX_STEPS = 50  # the longest chain / deepest network a slider reaches
+CLIFF_W = (1.0, 6.0)  # the range of recurrent weights the cliff figure shows
+PALETTE_GREY = PALETTE["grey"]
 
 
 def _log_line(ax, color, gid, marker="o", linestyle="-", lbl=None):
@@ -299,3 +302,89 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
                 "recurrent": choice_dropdown("orthogonal", RECURRENT_INITS, "recurrent matrix")}
     return live_figure(build, update, controls, caption="Per-step gradient norms with the Pascanu bound.",
                        mode=mode)
+
+
+# --- 05: exploding gradients, clipping, the cliff -------------------------------------
+
+def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigure:
+    """Loss and gradient norm per step of one training run, without and with clipping.
+
+    unclipped: the TrainLog of the run without clipping; runs: {(kind, threshold):
+    TrainLog} with kind "norm" or "value", trained in advance (a slider cannot wait
+    for training), all with the same data, seed and learning rate.
+    """
+    kinds = sorted({k for k, _ in runs})
+    thresholds = sorted({t for _, t in runs})
+    steps = np.arange(1, unclipped.loss.size + 1)
+
+    def build(axes):
+        ax_loss, ax_grad = axes
+        label(ax_loss, "step", "training loss", "Loss", log_y=True, integer_x=True)
+        label(ax_grad, "step", "gradient norm before clipping", "Gradient size", log_y=True, integer_x=True)
+        lines = {}
+        for ax, key, values in ((ax_loss, "loss", unclipped.loss), (ax_grad, "grad", _total_norm(unclipped))):
+            ax.plot(steps, log_safe(values), color=PALETTE_GREY, linewidth=1.2, label="no clipping", gid=f"{key}_free")
+            lines[key] = ax.plot([], [], color=MEASURED, linewidth=1.2, label="clipped", gid=f"{key}_clipped")[0]
+            ax.set_xlim(0, steps[-1])
+        limit = ax_grad.axhline(1.0, color=DANGER, linestyle="--", linewidth=1, label="threshold")
+        outside_legend(ax_grad)
+        return lines, limit, status_text(ax_loss)
+
+    def update(state, kind, threshold):
+        lines, limit, status = state
+        log = runs[(kind, threshold)]
+        lines["loss"].set_data(steps, log_safe(log.loss))
+        lines["grad"].set_data(steps, log_safe(_total_norm(log)))
+        limit.set_ydata([threshold, threshold])
+        limit.set_visible(kind == "norm")  # a per-entry limit is not a bound on the norm
+        fit_log_ylim(lines["loss"].axes, unclipped.loss, log.loss)
+        fit_log_ylim(lines["grad"].axes, _total_norm(unclipped), _total_norm(log), [threshold])
+        if log.diverged:
+            set_status(status, f"still blows up: non-finite from step {log.first_nonfinite_step}", alarm=True)
+        else:
+            set_status(status, f"no clipping: NaN from step {unclipped.first_nonfinite_step}; "
+                               f"clipped: final loss {log.final_loss:.3g}")
+
+    controls = {"kind": choice_dropdown(kinds[0], kinds, "clip by"),
+                "threshold": choice_slider(thresholds[len(thresholds) // 2], thresholds, "threshold")}
+    return live_figure(build, update, controls, figsize=(10.0, 3.4), ncols=2,
+                       caption="Training with and without gradient clipping.", mode=mode)
+
+
+def _total_norm(log) -> np.ndarray:
+    """(steps,) norm of all recorded weight gradients together, per step."""
+    with np.errstate(all="ignore"):
+        return np.sqrt(np.sum(np.square(log.grad_norms), axis=1))
+
+
+def cliff_descent(mode: str | None = None, steps: int = 30) -> LiveFigure:
+    """Gradient descent on the one-unit cliff of Pascanu et al. (2013), with optional clipping."""
+    w_grid = np.linspace(CLIFF_W[0], CLIFF_W[1], 2001)
+    surface, _ = cliff_loss(w_grid)
+
+    def build(ax):
+        label(ax, "recurrent weight w", "loss L(w)", "Gradient descent near a cliff")
+        ax.plot(w_grid, surface, color=THEORY, linewidth=1.2, label="loss surface")
+        (path,) = ax.plot([], [], marker="o", markersize=4, color=MEASURED, linewidth=0.8,
+                          label="gradient steps", gid="measured")
+        (start,) = ax.plot([], [], marker="s", markersize=7, color=SECOND, linestyle="", label="start")
+        ax.set_xlim(*CLIFF_W)
+        ax.set_ylim(-0.1, surface.max() * 1.1)
+        outside_legend(ax)
+        return path, start, status_text(ax)
+
+    def update(state, lr, clip, w0):
+        path, start, status = state
+        ws, losses = descend(w0, lr, steps, clip=None if clip == "off" else clip)
+        shown = np.clip(ws, *CLIFF_W)  # a step may leave the plotted range; the text says where
+        path.set_data(shown, np.where(ws == shown, losses, np.nan))
+        start.set_data([w0], [losses[0]])
+        jumps = np.abs(np.diff(ws))
+        k = int(np.argmax(jumps))
+        message = f"largest step: w {ws[k]:.2f} -> {ws[k + 1]:.3g}; final loss {losses[-1]:.3f}"
+        set_status(status, message, alarm=bool(jumps[k] > 1.0))
+
+    controls = {"lr": weight_scale_slider(1.0, 0.05, 3.0, description="learning rate"),
+                "clip": choice_slider("off", ["off", 0.1, 0.25, 0.5, 1.0, 2.0, 5.0], "clip gradient at"),
+                "w0": float_slider(2.6, CLIFF_W[0], CLIFF_W[1], 0.05, "start w")}
+    return live_figure(build, update, controls, caption="Gradient descent on the one-unit cliff.", mode=mode)

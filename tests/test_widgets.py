@@ -10,15 +10,35 @@ from helpers import live
 from helpers.chain import chain_bound_curve
 from helpers.network import NetConfig, init_params, to_torch, torch_layer_gradients
 from helpers.plots import log_safe
+from helpers.rnn import RNNRegressor
+from helpers.tasks import make_adding_task
+from helpers.training import train
 from helpers.widgets import LiveFigure, figure_png, float_slider, live_figure, set_live_mode
 
+def small_clipping_runs():
+    """A tiny exploding RNN trained without and with clipping: (unclipped log, {(kind, t): log})."""
+    x, y = make_adding_task(64, 8, np.random.default_rng(0))
+
+    def run(**clip):
+        model = RNNRegressor(2, hidden=8, radius=2.5, seed=0)
+        return train(model, x, y, steps=25, lr=0.5, loss="mse", progress=False, **clip)
+
+    runs = {(kind, t): run(**{f"clip_{kind}": t}) for kind in ("norm", "value") for t in (0.1, 1.0)}
+    return run(), runs
+
+
+def clipping_rescue(mode):
+    return live.clipping_rescue(*small_clipping_runs(), mode=mode)
+
+
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
-           live.layer_gradients, live.scalar_recurrence, live.bptt_gradients]
+           live.layer_gradients, live.scalar_recurrence, live.bptt_gradients, clipping_rescue,
+           live.cliff_descent]
 
 
 def control_values(control) -> list:
     """Minimum, default and maximum of a slider, or every option of a dropdown."""
-    if isinstance(control, W.Dropdown):
+    if isinstance(control, (W.Dropdown, W.SelectionSlider)):
         return list(control.options)
     if isinstance(control, W.FloatLogSlider):
         return [control.base ** control.min, control.value, control.base ** control.max]
@@ -49,7 +69,8 @@ def test_every_control_at_its_ends_updates_without_error_or_warning(make):
             pictures.add(figure_png(lf.fig))
         # Two options may legitimately draw alike (relu and leaky_relu on positive inputs),
         # but a control whose every value draws the same picture is wired to nothing.
-        assert len(pictures) >= 3 if not isinstance(control, W.Dropdown) else len(pictures) >= 2, name
+        needed = 2 if isinstance(control, (W.Dropdown, W.SelectionSlider)) else 3
+        assert len(pictures) >= needed, name
         control.value = default
 
 
@@ -180,3 +201,23 @@ def test_bptt_gradients_stay_under_the_bound_and_meet_it_for_a_linear_orthogonal
     # Linear and orthogonal: every step multiplies the gradient's norm by exactly rho.
     np.testing.assert_allclose(line_y(lf), line_y(lf, "bound"), rtol=1e-9)
     np.testing.assert_allclose(line_y(lf)[0] / line_y(lf)[-1], 1.5 ** 30, rtol=1e-9)
+
+
+def test_clipping_rescue_shows_the_chosen_run_and_a_threshold_only_for_norms():
+    free, runs = small_clipping_runs()
+    lf = live.clipping_rescue(free, runs, mode="agg")
+    for (kind, threshold), log in runs.items():
+        lf.controls["kind"].value, lf.controls["threshold"].value = kind, threshold
+        np.testing.assert_array_equal(line_y(lf, "loss_clipped"), log_safe(log.loss))
+        limit = [l for l in lf.fig.axes[1].lines if l.get_gid() is None and l.get_linestyle() == "--"][0]
+        assert limit.get_visible() == (kind == "norm")
+    np.testing.assert_array_equal(line_y(lf, "loss_free"), log_safe(free.loss))
+
+
+def test_cliff_descent_falls_off_without_clipping_and_stays_with_it():
+    lf = live.cliff_descent(mode="agg")
+    lf.controls["lr"].value, lf.controls["w0"].value = 1.0, 2.6
+    assert "5.72" in status(lf)  # thrown onto the far plain in one step
+    lf.controls["clip"].value = 0.5
+    (path,) = [l for l in lf.fig.axes[0].lines if l.get_gid() == "measured"]
+    assert np.abs(np.diff(np.asarray(path.get_xdata()))).max() <= 0.5 + 1e-12
