@@ -1,6 +1,7 @@
 """Per-update latency of every live figure, in the kernel: recompute + in-place redraw to pixels.
 
     python -m benchmarks.live_latency            # prints a table, writes benchmarks/results/live_latency.json
+    python -m benchmarks.live_latency 03 05      # only these notebooks' figures
 
 For each figure and each control, the control is moved back and forth between two
 neighbouring values at its default, its minimum and its maximum; each move is one
@@ -17,9 +18,24 @@ import ipywidgets as W
 import numpy as np
 
 from helpers import live
+from helpers.rnn import RNNRegressor
+from helpers.tasks import make_adding_task
+from helpers.training import train
+
+def clipping_rescue(mode):
+    """Notebook 05's clipping figure, on runs trained as the notebook trains them."""
+    x, y = make_adding_task(1000, 20, np.random.default_rng(0))
+    settings = dict(steps=300, lr=0.3, loss="mse", batch_size=100, seed=0, progress=False)
+    model = lambda: RNNRegressor(2, hidden=32, radius=1.5, seed=0)
+    runs = {(kind, t): train(model(), x, y, **settings, **{f"clip_{kind}": t})
+            for kind in ("norm", "value") for t in (0.1, 0.3, 1.0, 3.0, 10.0)}
+    return live.clipping_rescue(train(model(), x, y, **settings), runs, mode=mode)
+
 
 FIGURES = {"00": [live.repeated_product], "01": [live.chain_product],
-           "02": [live.saturation, live.sigmoid_chain], "03": [live.layer_gradients]}
+           "02": [live.saturation, live.sigmoid_chain], "03": [live.layer_gradients],
+           "04": [live.scalar_recurrence, live.bptt_gradients],
+           "05": [live.bptt_gradients, clipping_rescue, live.cliff_descent]}
 REPEATS = 30
 TARGET_MEDIAN_MS, TARGET_P95_MS = 50.0, 100.0
 OUT = Path(__file__).resolve().parent / "results" / "live_latency.json"
@@ -27,9 +43,8 @@ OUT = Path(__file__).resolve().parent / "results" / "live_latency.json"
 
 def positions(control) -> dict:
     """Pairs of neighbouring values to alternate between, at the default and both ends."""
-    if isinstance(control, W.Dropdown):
-        options = list(control.options)
-        return {"options": options}
+    if isinstance(control, (W.Dropdown, W.SelectionSlider)):
+        return {"options": list(control.options)}
     step = control.step
     lo, hi, mid = control.min, control.max, control.value
     pairs = {"default": [mid, mid + step if mid + step <= hi else mid - step],
@@ -52,9 +67,11 @@ def time_updates(lf, control, values: list) -> np.ndarray:
     return np.array(times)
 
 
-def measure(mode: str) -> list:
+def measure(mode: str, notebooks: list) -> list:
     rows = []
     for notebook, makers in FIGURES.items():
+        if notebooks and notebook not in notebooks:
+            continue
         for make in makers:
             lf = make(mode=mode)
             for name, control in lf.controls.items():
@@ -69,8 +86,8 @@ def measure(mode: str) -> list:
     return rows
 
 
-def main() -> int:
-    rows = measure("agg") + measure("image")
+def main(notebooks: list) -> int:
+    rows = measure("agg", notebooks) + measure("image", notebooks)
     print(f"{'nb':<3} {'figure':<17} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7}  (ms)")
     for r in rows:
         print(f"{r['notebook']:<3} {r['figure']:<17} {r['control']:<11} {r['where']:<8} {r['mode']:<6} "
@@ -87,4 +104,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,147 @@
+"""How fast the notebooks feel in a real JupyterLab in a real browser (headless Chromium).
+
+For every notebooks/*.ipynb: the wall time of Run -> Run All Cells (click to every
+widget rendered and every figure drawn), and for every slider of every live figure the
+keypress-to-new-pixels latency: the time from the keydown event (its timestamp in the
+page) to the first animation frame in which the figure's canvas (or image) shows new
+pixels, over --presses arrow-key presses from the slider's default value (median, p90).
+
+Run from the repository root:
+
+    python -m benchmarks.browser_latency                 # all notebooks, 15 presses per slider
+    python -m benchmarks.browser_latency --presses 30 notebooks/02_sigmoid_saturation.ipynb
+
+Prints a table and writes benchmarks/results/browser_latency.json. Uses the harness of
+the browser tests (tests/browser_harness.py): needs Chromium at /usr/bin/chromium.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from tests import browser_harness as bh
+
+RESULTS = bh.REPO_ROOT / "benchmarks" / "results" / "browser_latency.json"
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("jupyterlab", "notebook", "ipywidgets", "ipympl", "ipykernel", "matplotlib", "torch", "playwright"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    exe = bh.find_chromium()
+    if exe:
+        try:
+            out["chromium"] = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                                             timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out["chromium"] = None
+    return out
+
+
+def _fmt(ms) -> str:
+    return "-" if ms is None else f"{ms:.0f}"
+
+
+def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
+    results = []
+    t_start = time.monotonic()
+    with bh.LabServer() as server, bh.Browser() as browser:
+        startup_s = time.monotonic() - t_start
+        for path in notebooks:
+            print(f"{path.name}: opening in {ui} ...", flush=True)
+            page = bh.NotebookPage(browser, server, path, ui=ui)
+            entry = {"notebook": path.name, "ui": ui, "sliders": []}
+            try:
+                page.open()
+                page.run_all()
+                entry.update({k: round(v, 2) for k, v in page.timings.items()})
+                entry["problems_after_run_all"] = [str(p) for p in page.take_problems(settle_s=0.3)]
+                for fig in page.live_figures():
+                    fig.scroll_into_view()
+                    kind = "canvas" if fig.summary.get("canvases") else "img"
+                    for slider in fig.sliders():
+                        stats = bh.slider_latencies(fig, slider, presses)
+                        stats.update(figure=fig.number, cell=fig.cell_index + 1, figure_kind=kind)
+                        stats["problems"] = [str(p) for p in page.take_problems()]
+                        entry["sliders"].append(stats)
+                        print(f"  figure {fig.number} {stats['slider']!r}: median {_fmt(stats['median_ms'])} ms,"
+                              f" p90 {_fmt(stats['p90_ms'])} ms, misses {stats['misses']}", flush=True)
+            except Exception as err:  # keep measuring the other notebooks
+                entry["error"] = repr(err)
+                print(f"  error: {err!r}", file=sys.stderr, flush=True)
+            finally:
+                page.close()
+            results.append(entry)
+    return {
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.browser_latency " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "versions": _versions(),
+        "presses_per_slider": presses,
+        "server_and_browser_start_s": round(startup_s, 2),
+        "total_s": round(time.monotonic() - t_start, 2),
+        "latency_definition": "keydown event timestamp -> first requestAnimationFrame in which the "
+                              "figure's canvas toDataURL() (or img src) differs; arrow keys from the "
+                              "slider's default value, waiting for the figure to be still between presses",
+        "notebooks": results,
+    }
+
+
+def print_table(report: dict) -> None:
+    print()
+    print(f"{'notebook':<34} {'kernel ready s':>14} {'Run All s':>10}")
+    for nb in report["notebooks"]:
+        print(f"{nb['notebook']:<34} {nb.get('open_to_kernel_ready_s', '-'):>14} {nb.get('run_all_s', '-'):>10}"
+              + (f"  ERROR {nb['error']}" if nb.get("error") else ""))
+    print()
+    print(f"{'notebook':<34} {'fig':>3} {'slider':<24} {'kind':<6} {'n':>3} {'median ms':>9} {'p90 ms':>7}"
+          f" {'max ms':>7} {'miss':>4}")
+    for nb in report["notebooks"]:
+        for s in nb["sliders"]:
+            print(f"{nb['notebook']:<34} {s['figure']:>3} {s['slider'][:24]:<24} {s['figure_kind']:<6}"
+                  f" {len(s['latencies_ms']):>3} {_fmt(s['median_ms']):>9} {_fmt(s['p90_ms']):>7}"
+                  f" {_fmt(s['max_ms']):>7} {s['misses']:>4}")
+    print(f"\nserver + browser start {report['server_and_browser_start_s']} s, total {report['total_s']} s")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
+    ap.add_argument("--presses", type=int, default=15, help="arrow-key presses per slider (default 15)")
+    ap.add_argument("--ui", choices=("lab", "classic"), default="lab")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS.relative_to(bh.REPO_ROOT)})")
+    args = ap.parse_args(argv)
+    if not bh.find_chromium():
+        print("no Chromium at /usr/bin/chromium or on PATH (apt-get install chromium)", file=sys.stderr)
+        return 1
+    notebooks = [p.resolve() for p in args.notebooks] or bh.discover_notebooks()
+    if not notebooks:
+        print("no notebooks found", file=sys.stderr)
+        return 1
+    if args.notebooks:
+        folders = {p.parent for p in notebooks}
+        if len(folders) != 1:
+            print("give notebooks from one folder", file=sys.stderr)
+            return 2
+        os.environ["COURSE_NOTEBOOKS_DIR"] = str(folders.pop())
+    report = measure(notebooks, args.presses, args.ui)
+    print_table(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
