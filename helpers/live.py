@@ -13,6 +13,7 @@ from helpers.activations import get_activation
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
 from helpers.cliff import cliff_loss, descend
 from helpers.data import load_insurance, standardize
+from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forward, per_timestep_grad_norms
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
 from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_log_ylim, label,
                            log_safe, outside_legend, set_status, status_text)
@@ -388,3 +389,73 @@ def cliff_descent(mode: str | None = None, steps: int = 30) -> LiveFigure:
                 "clip": choice_slider("off", ["off", 0.1, 0.25, 0.5, 1.0, 2.0, 5.0], "clip gradient at"),
                 "w0": float_slider(2.6, CLIFF_W[0], CLIFF_W[1], 0.05, "start w")}
     return live_figure(build, update, controls, caption="Gradient descent on the one-unit cliff.", mode=mode)
+
+
+# --- 06: gates ------------------------------------------------------------------------
+
+def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
+    """The LSTM's cell path: products of forget gates d c_T / d c_k, against the full gradient dL/dc_k.
+
+    Inputs are fixed random vectors; the forget-gate bias shifts every forget gate
+    f = sigmoid(... + bias) towards 1 (large bias) or 0 (negative bias).
+    """
+    xs = np.random.default_rng(0).standard_normal((MAX_T, 1, RNN_INPUTS))
+    readout = np.random.default_rng(1).standard_normal((1, hidden)) / np.sqrt(hidden)
+
+    def build(ax):
+        label(ax, "time step k", "relative to step T", "The LSTM's cell path", log_y=True, integer_x=True)
+        product = _log_line(ax, MEASURED, "measured", lbl=r"$\prod f_t$ (mean over units)")
+        grad = _log_line(ax, SECOND, "cell_grad", marker="", lbl=r"$\|\partial L/\partial c_k\| / \|\partial L/\partial c_T\|$")
+        outside_legend(ax)
+        return product, grad, status_text(ax)
+
+    def update(state, forget_bias, T):
+        product, grad, status = state
+        params = init_lstm(hidden, RNN_INPUTS, np.random.default_rng(0), forget_bias=forget_bias)
+        cache = lstm_forward(params, xs[:T])
+        path = cell_path_product(cache.f)
+        cell = lstm_backward(params, cache, readout).cell_norms()
+        with np.errstate(all="ignore"):
+            cell = cell / cell[T]
+        k = np.arange(T + 1)
+        product.set_data(k, log_safe(path))
+        grad.set_data(k, log_safe(cell))
+        product.axes.set_xlim(-0.5, T + 0.5)
+        fit_log_ylim(product.axes, path, cell)
+        problem = describe_problem(path, "step")
+        set_status(status, problem or f"mean forget gate {np.mean(cache.f):.2f}; path to step 0: {path[0]:.2g}",
+                   alarm=bool(problem))
+
+    controls = {"forget_bias": float_slider(0.0, -3.0, 8.0, 0.25, "forget-gate bias"),
+                "T": count_slider(50, 2, MAX_T, "sequence length T")}
+    return live_figure(build, update, controls, caption="Forget-gate products along the LSTM cell path.",
+                       mode=mode)
+
+
+def gated_gradients(mode: str | None = None) -> LiveFigure:
+    """||dL/dh_t|| / ||dL/dh_T|| for a vanilla RNN, an LSTM and a GRU on the same sequence."""
+    colours = {"rnn": DANGER, "lstm": MEASURED, "gru": PALETTE["green"]}
+
+    def build(ax):
+        label(ax, "time step t", "||dL/dh_t|| / ||dL/dh_T||", "Gradient reaching each step", log_y=True,
+              integer_x=True)
+        lines = {kind: _log_line(ax, colour, kind, marker="", lbl=kind.upper()) for kind, colour in colours.items()}
+        outside_legend(ax)
+        return lines, status_text(ax)
+
+    def update(state, T, forget_bias):
+        lines, status = state
+        first = {}
+        for kind, line in lines.items():
+            norms = per_timestep_grad_norms(kind, T, batch=4, forget_bias=forget_bias)
+            with np.errstate(all="ignore"):
+                ratio = norms / norms[T]
+            line.set_data(np.arange(T + 1), log_safe(ratio))
+            first[kind] = ratio[0]
+        lines["rnn"].axes.set_xlim(-0.5, T + 0.5)
+        fit_log_ylim(lines["rnn"].axes, *(line.get_ydata() for line in lines.values()))
+        set_status(status, "step 0 gets: " + ", ".join(f"{k.upper()} {v:.1g}" for k, v in first.items()))
+
+    controls = {"T": count_slider(50, 2, MAX_T, "sequence length T"),
+                "forget_bias": float_slider(1.0, -3.0, 8.0, 0.25, "LSTM forget-gate bias")}
+    return live_figure(build, update, controls, caption="RNN, LSTM and GRU gradients over time.", mode=mode)

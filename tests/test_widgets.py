@@ -33,7 +33,7 @@ def clipping_rescue(mode):
 
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
            live.layer_gradients, live.scalar_recurrence, live.bptt_gradients, clipping_rescue,
-           live.cliff_descent]
+           live.cliff_descent, live.forget_path, live.gated_gradients]
 
 
 def control_values(control) -> list:
@@ -221,3 +221,24 @@ def test_cliff_descent_falls_off_without_clipping_and_stays_with_it():
     lf.controls["clip"].value = 0.5
     (path,) = [l for l in lf.fig.axes[0].lines if l.get_gid() == "measured"]
     assert np.abs(np.diff(np.asarray(path.get_xdata()))).max() <= 0.5 + 1e-12
+
+
+def test_forget_path_is_a_product_of_gates_that_a_larger_bias_keeps_near_one():
+    lf = live.forget_path(mode="agg")
+    lf.controls["T"].value = 50
+    first = []
+    for bias in (-3.0, 0.0, 3.0, 8.0):
+        lf.controls["forget_bias"].value = bias
+        path = line_y(lf)
+        assert path[-1] == 1.0 and np.all(np.diff(path[np.isfinite(path)]) >= 0)  # gates <= 1: never grows back
+        first.append(path[0])
+    assert first[0] < first[1] < first[2] < first[3]
+    assert first[3] > 0.9  # sigmoid(8) ~ 0.9997 per step: fifty steps keep almost everything
+
+
+def test_gated_gradients_are_relative_to_the_last_step_and_lstm_keeps_more_with_a_large_bias():
+    lf = live.gated_gradients(mode="agg")
+    lf.controls["T"].value, lf.controls["forget_bias"].value = 100, 6.0
+    for kind in ("rnn", "lstm", "gru"):
+        assert line_y(lf, kind)[-1] == pytest.approx(1.0)
+    assert line_y(lf, "lstm")[0] > 1e3 * line_y(lf, "rnn")[0]
