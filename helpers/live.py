@@ -14,12 +14,15 @@ from helpers.chain import chain_bound_curve, chain_forward_backward, factor_prod
 from helpers.cliff import cliff_loss, descend
 from helpers.data import load_insurance, standardize
 from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forward, per_timestep_grad_norms
+from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
+from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
 from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_log_ylim, label,
                            log_safe, outside_legend, set_status, status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
 from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
-                             depth_slider, float_slider, init_dropdown, live_figure, weight_scale_slider)
+                             depth_slider, float_slider, init_dropdown, live_figure, switch,
+                             weight_scale_slider)
 
 MAX_STEPS = 50  # the longest chain / deepest network a slider reaches
 CLIFF_W = (1.0, 6.0)  # the range of recurrent weights the cliff figure shows
@@ -459,3 +462,68 @@ def gated_gradients(mode: str | None = None) -> LiveFigure:
     controls = {"T": count_slider(50, 2, MAX_T, "sequence length T"),
                 "forget_bias": float_slider(1.0, -3.0, 8.0, 0.25, "LSTM forget-gate bias")}
     return live_figure(build, update, controls, caption="RNN, LSTM and GRU gradients over time.", mode=mode)
+
+
+# --- 07: the remedies lab -------------------------------------------------------------
+
+def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
+    """Per-layer gradient norms at initialisation and a short training run, for one network and batch.
+
+    Every control is a remedy (or its absence): activation, initialisation, batch
+    normalisation, residual connections, gradient clipping, weight decay, depth.
+    Training is numpy SGD (helpers.lab), fast enough to rerun on every move.
+    """
+    x, y = insurance_batch(DEFAULT_BATCH)
+
+    def build(axes):
+        ax_grad, ax_loss = axes
+        label(ax_grad, "layer (input side on the left)", "||dL/dW_l|| at initialisation",
+              "Gradient reaching each layer", log_y=True, integer_x=True)
+        label(ax_loss, "step", "training loss", f"Training ({DEFAULT_STEPS} steps of SGD, lr {lr:g})",
+              log_y=True, integer_x=True)
+        grads = _log_line(ax_grad, MEASURED, "measured")
+        loss = _log_line(ax_loss, SECOND, "loss")
+        ax_loss.axhline(np.log(2), color=THEORY, linestyle=":", linewidth=1)  # a 50/50 guess
+        ax_loss.set_xlim(0.5, DEFAULT_STEPS + 0.5)
+        return grads, loss, status_text(ax_grad), status_text(ax_loss)
+
+    def update(state, activation, init, batch_norm, residual, clip, weight_decay, depth):
+        grads, loss, grad_status, loss_status = state
+        config = NetConfig(depth=depth, width=DEFAULT_WIDTH, activation=activation, init=init,
+                           batch_norm=batch_norm, residual=residual)
+        run = numpy_train(config, x, y, steps=DEFAULT_STEPS, lr=lr, weight_decay=weight_decay,
+                          clip_norm=None if clip == "off" else clip)
+        norms = run.grad_norms[0]
+        layers = np.arange(1, depth + 2)
+        grads.set_data(layers, log_safe(norms))
+        grads.axes.set_xlim(0.5, depth + 1.5)
+        fit_log_ylim(grads.axes, norms)
+        loss.set_data(np.arange(1, DEFAULT_STEPS + 1), log_safe(run.loss))
+        fit_log_ylim(loss.axes, run.loss, [np.log(2)], pad=1.5)
+        verdict = _gradient_verdict(norms)
+        set_status(grad_status, verdict, alarm=not verdict.startswith("healthy"))
+        if run.diverged:
+            set_status(loss_status, f"non-finite from step {run.first_nonfinite_step}", alarm=True)
+        else:
+            set_status(loss_status, f"loss {run.loss[0]:.3g} -> {run.loss[-1]:.3g}")
+
+    controls = {"activation": activation_dropdown("sigmoid"), "init": init_dropdown("xavier"),
+                "batch_norm": switch("batch norm"), "residual": switch("residual"),
+                "clip": choice_slider("off", ["off", 0.1, 1.0, 10.0], "clip gradient norm"),
+                "weight_decay": choice_slider(0.0, [0.0, 1e-4, 1e-3, 1e-2, 1e-1], "weight decay"),
+                "depth": depth_slider(20, 1, MAX_STEPS)}
+    return live_figure(build, update, controls, figsize=(10.0, 3.6), ncols=2,
+                       caption="Remedies lab: gradient norms and a short training run.", mode=mode)
+
+
+def _gradient_verdict(norms: np.ndarray) -> str:
+    """'vanishing' / 'exploding' / 'healthy' from first-to-last layer gradient ratio (health thresholds)."""
+    problem = describe_problem(norms, "layer", np.arange(1, norms.size + 1))
+    if problem:
+        return f"exploding: gradient {problem}"
+    ratio = norms[0] / norms[-1] if norms[-1] > 0 else np.inf
+    if ratio < VANISHING_RATIO:
+        return f"vanishing: first layer gets {ratio:.1g} x the last"
+    if ratio > EXPLODING_RATIO:
+        return f"exploding: first layer gets {ratio:.1g} x the last"
+    return f"healthy: first layer gets {ratio:.2g} x the last"

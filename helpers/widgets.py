@@ -49,6 +49,11 @@ def weight_scale_slider(value: float = 1.0, min: float = 0.1, max: float = 10.0,
                             readout_format=".3g", description=description, style=_STYLE, layout=_LAYOUT)
 
 
+def switch(description: str, value: bool = False) -> W.Checkbox:
+    """An on/off control (batch norm, residual connections, ...)."""
+    return W.Checkbox(value=value, description=description, indent=False, layout=W.Layout(width="12em"))
+
+
 def choice_slider(value, options, description: str) -> W.SelectionSlider:
     """A slider over a few fixed values (e.g. thresholds that were computed in advance)."""
     return W.SelectionSlider(value=value, options=list(options), description=description,

@@ -33,11 +33,13 @@ def clipping_rescue(mode):
 
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
            live.layer_gradients, live.scalar_recurrence, live.bptt_gradients, clipping_rescue,
-           live.cliff_descent, live.forget_path, live.gated_gradients]
+           live.cliff_descent, live.forget_path, live.gated_gradients, live.remedies_lab]
 
 
 def control_values(control) -> list:
-    """Minimum, default and maximum of a slider, or every option of a dropdown."""
+    """Minimum, default and maximum of a slider, every option of a dropdown, both states of a switch."""
+    if isinstance(control, W.Checkbox):
+        return [not control.value, control.value]
     if isinstance(control, (W.Dropdown, W.SelectionSlider)):
         return list(control.options)
     if isinstance(control, W.FloatLogSlider):
@@ -69,7 +71,7 @@ def test_every_control_at_its_ends_updates_without_error_or_warning(make):
             pictures.add(figure_png(lf.fig))
         # Two options may legitimately draw alike (relu and leaky_relu on positive inputs),
         # but a control whose every value draws the same picture is wired to nothing.
-        needed = 2 if isinstance(control, (W.Dropdown, W.SelectionSlider)) else 3
+        needed = 2 if isinstance(control, (W.Dropdown, W.SelectionSlider, W.Checkbox)) else 3
         assert len(pictures) >= needed, name
         control.value = default
 
@@ -242,3 +244,19 @@ def test_gated_gradients_are_relative_to_the_last_step_and_lstm_keeps_more_with_
     for kind in ("rnn", "lstm", "gru"):
         assert line_y(lf, kind)[-1] == pytest.approx(1.0)
     assert line_y(lf, "lstm")[0] > 1e3 * line_y(lf, "rnn")[0]
+
+
+def test_remedies_lab_shows_autograd_norms_and_turns_healthy_with_remedies():
+    from helpers.lab import DEFAULT_BATCH, DEFAULT_WIDTH
+
+    lf = live.remedies_lab(mode="agg")
+    assert status(lf).startswith("vanishing")  # sigmoid, depth 20: the starting point
+    x, y = live.insurance_batch(DEFAULT_BATCH)
+    config = NetConfig(depth=20, width=DEFAULT_WIDTH, activation="sigmoid", init="xavier")
+    _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), "sigmoid"), x, y)
+    np.testing.assert_allclose(line_y(lf), log_safe(expected), rtol=1e-9)
+    for name, value in (("activation", "relu"), ("init", "he"), ("batch_norm", True), ("residual", True)):
+        lf.controls[name].value = value
+    assert status(lf).startswith("healthy")
+    loss = line_y(lf, "loss", ax=1)
+    assert loss[-1] < 0.1 < np.log(2) < loss[0]  # trains well past a 50/50 guess
