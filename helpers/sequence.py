@@ -1,0 +1,438 @@
+"""Vanilla RNN, LSTM and GRU side by side on the course's two long-range tasks.
+
+    x (n, T, n_in) -> recurrent layer -> h_T (n, hidden) -> Linear -> (n,)
+
+`SequenceModel(kind, n_in)` is that model for kind "rnn" (helpers.rnn's tanh
+nn.RNN model), "lstm" (nn.LSTM) or "gru" (nn.GRU), each seeded. `run_point`
+trains one of them on one task at one length with a fixed budget and scores it
+on held-out data:
+
+    task "tense":  make_tense_task with `gap` fillers between marker and "I" (T = gap + 2);
+                   metric = held-out accuracy, chance 0.5
+    task "adding": make_adding_task with sequences of length T = `gap`;
+                   metric = held-out mean squared error, always predicting 1 scores 1/6
+
+`run_sweep` runs many points. The stored sweep data/gated_sweep.csv is written
+by `python -m helpers.sequence` (how, how long and on what: data/README.md), so
+a notebook can plot it without minutes of training, re-run any one point with
+`run_point` and compare with `stored_point`.
+
+The budget (module constants below) is the same for all three kinds, so that
+only the cell differs. It was measured on a busy 2-core CPU: with it the
+vanilla RNN solves short gaps and is at chance on long ones, while LSTM and GRU
+still solve them (the LSTM learns the adding problem more slowly: in this budget
+it solves lengths up to 50, the GRU up to 100). Every point takes 0.3-9 s there;
+the GRU at length 100 is the slowest, because torch has no fused GRU kernel on
+CPU, so a GRU step costs two to three times an LSTM step.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.gated import _to_torch_gated, init_gru, init_lstm
+from helpers.progress import progress_bar
+from helpers.rnn import _SequenceModel
+from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task, make_tense_task
+from helpers.training import binary_accuracy, train
+
+SEQUENCE_KINDS = ("rnn", "lstm", "gru")
+TASKS = ("tense", "adding")
+METRICS = {"tense": "accuracy", "adding": "mse"}  # what run_point's "metric" is, per task
+CHANCE = {"tense": 0.5, "adding": ADDING_BASELINE_MSE}  # the metric of a model that learned nothing
+
+# SequenceModel's defaults for the kind-specific knobs.
+# forget_bias 1: the usual advice (Gers, Schmidhuber & Cummins 2000; Jozefowicz,
+# Zaremba & Sutskever 2015): f = sigma(1) ~ 0.73 at the start instead of 0.5, so the
+# cell keeps part of its content from the first update on. update_bias 0 and
+# radius 1 are init_gru's and the course's RNN defaults.
+DEFAULT_FORGET_BIAS = 1.0
+DEFAULT_UPDATE_BIAS = 0.0
+DEFAULT_RADIUS = 1.0
+
+# --- the budget of one point, shared by all kinds -----------------------------------
+# Hidden size, optimizer, learning rate, steps, batch and data sizes are those that
+# notebook 04 trains the RNN on the tense task with, so run_point("tense", "rnn", ...)
+# reproduces its numbers exactly (gaps <= 10 solved, 20-30 a coin toss, 45 at chance).
+HIDDEN = 32
+OPTIMIZER = "adam"
+LR = 0.01
+STEPS = 300
+BATCH_SIZE = 64
+N_TRAIN = 2000
+N_TEST = 1000
+# Input weights have standard deviation input_scale / sqrt(n_in) for every kind. On the
+# tense task (n_in = 45) 6.7 makes that ~1: each word moves every unit's pre-activation
+# by about 1, as a unit-variance embedding would. That puts tanh units in their curved
+# range, where f' < 1 and the RNN's gradient shrinks at every step. (With input_scale 1
+# the RNN stays nearly linear and its orthogonal W_h carries the bit further: it solved
+# gap 45 for one seed of two and reached 0.6 at gap 100; measured, not stored.)
+# On the adding problem the RNN stayed at the baseline from length 25 on for every
+# scale tried (0.3, 1, 3); 1 is the plain choice.
+INPUT_SCALE = {"tense": 6.7, "adding": 1.0}
+# The gate biases of the sweep: the LSTM's forget gate and the GRU's update gate start
+# at sigma(3) ~ 0.95, a memory time scale of 1 / (1 - 0.95) ~ 21 steps (with the bias
+# at 1 it is ~3.7 steps, so 0.73^45 ~ 1e-6 of the cell's content survives a gap of 45).
+# Measured (seed 0): with forget bias 1 the LSTM stayed at chance on tense gap 45 even
+# with 2000 steps and at the baseline on the adding problem at length 50; with update
+# bias 0 the GRU stayed at chance on tense gap 45. With 3, in 300 steps, both solved
+# tense gap 150 (LSTM 0.994, GRU 1.000) and adding length 50 (MSE 0.004, 0.002).
+# Setting the bias from the lengths to be remembered is the idea of Tallec & Ollivier
+# (2018), "Can recurrent neural networks warp time?".
+GATE_BIAS = 3.0
+RADIUS = DEFAULT_RADIUS
+
+# --- the stored sweep -------------------------------------------------------------------
+# Lengths capped at 100: the GRU at 150 took 13-14 s per point on a busy 2-core CPU,
+# at 100 it takes 7-9 s. Five seeds show the spread where runs are a coin toss.
+SWEEP_GAPS = {"tense": (2, 5, 10, 20, 30, 45, 70, 100), "adding": (10, 25, 50, 75, 100)}
+SWEEP_SEEDS = (0, 1, 2, 3, 4)
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SWEEP_CSV = DATA_DIR / "gated_sweep.csv"
+CSV_COLUMNS = ("task", "kind", "gap", "seed", "metric")
+DECIMALS = 3
+
+
+def _check_int(value, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_number(value, name: str, low: float | None = None, strict: bool = False) -> float:
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if not ok:
+        allowed = "a finite number" if low is None else f"a finite number {'>' if strict else '>='} {low}"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def _check_choice(value, name: str, allowed: tuple) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def _min_gap(task: str) -> int:
+    # A tense sequence may have no fillers at all; an adding sequence needs one step per half.
+    return 0 if task == "tense" else 2
+
+
+def _kind_option(value, name: str, kind: str, owner: str, default: float, low=None) -> float:
+    """A knob that only one kind has: its default when None; set for another kind, an error."""
+    if value is None:
+        return default
+    if kind != owner:
+        raise ValueError(f"{name} only applies to kind {owner!r}; leave it None for kind {kind!r}")
+    return _check_number(value, name, low)
+
+
+class SequenceModel(nn.Module):
+    """One recurrent layer (batch_first, float32) and a Linear readout of the last hidden state.
+
+    forward(x (n, T, n_in)) -> (n,): a logit (tense task, loss "bce") or a value (adding, "mse").
+    self.rnn is the nn.RNN / nn.LSTM / nn.GRU, self.readout the nn.Linear(hidden, 1).
+
+    All weights come from np.random.default_rng(seed):
+    - "rnn": exactly helpers.rnn's RNNClassifier(n_in, hidden, radius, input_scale=..., seed=seed)
+      (init_rnn: orthogonal W_h with every singular value `radius`);
+    - "lstm" / "gru": init_lstm / init_gru (torch's default U(-1/sqrt(H), 1/sqrt(H))
+      for the recurrent weights, biases 0 except the forget / update gate's
+      b_ih = forget_bias / update_bias), then the input weights W_ih rescaled to
+      standard deviation input_scale / sqrt(n_in), the RNN's spread, so the three
+      kinds feel their inputs equally strongly; last the readout N(0, 1/hidden), bias 0.
+    input_scale: >= 0, for every kind. forget_bias (default 1.0, lstm only),
+    update_bias (default 0.0, gru only), radius (default 1.0, rnn only): None
+    means the default; giving one to another kind raises, so a typo cannot be ignored.
+    """
+
+    def __init__(self, kind, n_in, hidden=HIDDEN, *, seed=0, input_scale=1.0, forget_bias=None,
+                 update_bias=None, radius=None):
+        super().__init__()
+        self.kind = _check_choice(kind, "kind", SEQUENCE_KINDS)
+        n_in = _check_int(n_in, "n_in", 1)
+        hidden = _check_int(hidden, "hidden", 1)
+        seed = _check_int(seed, "seed", 0)
+        input_scale = _check_number(input_scale, "input_scale", 0.0)
+        forget_bias = _kind_option(forget_bias, "forget_bias", kind, "lstm", DEFAULT_FORGET_BIAS)
+        update_bias = _kind_option(update_bias, "update_bias", kind, "gru", DEFAULT_UPDATE_BIAS)
+        radius = _kind_option(radius, "radius", kind, "rnn", DEFAULT_RADIUS, low=0.0)
+        if kind == "rnn":
+            base = _SequenceModel(n_in, hidden, radius, input_scale=input_scale, seed=seed)
+            self.rnn, self.readout = base.rnn, base.readout
+            return
+        rng = np.random.default_rng(seed)
+        if kind == "lstm":
+            params, module = init_lstm(hidden, n_in, rng, forget_bias=forget_bias), nn.LSTM
+        else:
+            params, module = init_gru(hidden, n_in, rng, update_bias=update_bias), nn.GRU
+        # U(-k, k) has standard deviation k / sqrt(3), k = 1 / sqrt(hidden).
+        params.W_ih *= input_scale / math.sqrt(n_in) * math.sqrt(3 * hidden)
+        readout = rng.standard_normal((1, hidden)) / math.sqrt(hidden)
+        self.rnn = _to_torch_gated(params, lambda d, h, dtype: module(d, h, batch_first=True, dtype=dtype))
+        self.rnn.float()
+        self.readout = nn.Linear(hidden, 1)
+        with torch.no_grad():
+            self.readout.weight.copy_(torch.from_numpy(readout))
+            self.readout.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)  # (n, T, hidden): the state after every step, for all three kinds
+        return self.readout(out[:, -1])[:, 0]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Which point of a sweep: task in TASKS, kind in SEQUENCE_KINDS, gap, seed (checked).
+
+    gap: fillers between marker and "I" (tense, >= 0) or sequence length T (adding, >= 2).
+    """
+
+    task: str
+    kind: str
+    gap: int
+    seed: int
+
+    def __post_init__(self):
+        _check_choice(self.task, "task", TASKS)
+        _check_choice(self.kind, "kind", SEQUENCE_KINDS)
+        object.__setattr__(self, "gap", _check_int(self.gap, "gap", _min_gap(self.task)))
+        object.__setattr__(self, "seed", _check_int(self.seed, "seed", 0))
+
+
+def _task_data(task: str, gap: int, n: int, rng: np.random.Generator):
+    """(X (n, T, n_in) float32 tensor, y (n,) float64 numpy) for one task."""
+    if task == "tense":
+        batch = make_tense_task(n, gap, rng)
+        X, y = batch.one_hot(), batch.labels.astype(np.float64)
+    else:
+        X, y = make_adding_task(n, gap, rng)
+    # float32 now: the model's dtype, and half the memory of the float64 one-hot arrays.
+    return torch.from_numpy(X.astype(np.float32)), y
+
+
+def _held_out_mse(model: nn.Module, X: torch.Tensor, y: np.ndarray) -> float:
+    """Plain mean squared error of model(X) (n,) against y (n,), as ADDING_BASELINE_MSE counts it."""
+    model.eval()
+    with torch.no_grad():
+        predicted = model(X).double().numpy()
+    model.train()
+    return float(np.mean((predicted - y) ** 2))
+
+
+def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch_size=BATCH_SIZE,
+              n_train=N_TRAIN, n_test=N_TEST, input_scale=None, gate_bias=GATE_BIAS, radius=RADIUS) -> dict:
+    """Train one model on one task at one length and score it on held-out data.
+
+    Returns dict(task, kind, gap, seed, metric, train_seconds):
+    metric = held-out accuracy (task "tense", chance 0.5) or held-out mean squared
+    error (task "adding", predicting 1 scores 1/6), unrounded; train_seconds = wall
+    time of the whole point (data, model, training, evaluation), machine-dependent.
+
+    default_rng(seed) draws n_train training then n_test held-out sequences (the
+    same data for every kind), the model is SequenceModel(kind, ..., seed=seed) and
+    train(..., seed=seed) draws the mini-batches: the same arguments give the same
+    metric on the same machine (torch runs on one thread here). With the defaults a
+    point equals the stored one: round(metric, DECIMALS) == stored_point(...)["metric"].
+    input_scale None: INPUT_SCALE[task]. gate_bias: the LSTM's forget gate bias or the
+    GRU's update gate bias (unused by "rnn"); radius: the RNN's (unused by lstm/gru).
+    """
+    point = SweepPoint(task, kind, gap, seed)
+    steps = _check_int(steps, "steps", 1)
+    hidden = _check_int(hidden, "hidden", 1)
+    lr = _check_number(lr, "lr", 0.0, strict=True)
+    n_train = _check_int(n_train, "n_train", 1)
+    n_test = _check_int(n_test, "n_test", 1)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    if batch_size > n_train:
+        raise ValueError(f"batch_size must be at most n_train ({n_train}), got {batch_size}")
+    input_scale = INPUT_SCALE[point.task] if input_scale is None else input_scale
+    gate_bias = _check_number(gate_bias, "gate_bias")
+    kind_options = {"rnn": {"radius": radius}, "lstm": {"forget_bias": gate_bias},
+                    "gru": {"update_bias": gate_bias}}[point.kind]
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    # One thread: as fast as more for networks this small, and the same arithmetic every
+    # run (train() does the same for the training itself; this covers the evaluation).
+    torch.set_num_threads(1)
+    try:
+        data_rng = np.random.default_rng(point.seed)
+        X, y = _task_data(point.task, point.gap, n_train, data_rng)
+        X_test, y_test = _task_data(point.task, point.gap, n_test, data_rng)
+        model = SequenceModel(point.kind, X.shape[2], hidden, seed=point.seed, input_scale=input_scale,
+                              **kind_options)
+        loss = "bce" if point.task == "tense" else "mse"
+        train(model, X, y, steps=steps, lr=lr, loss=loss, optimizer=OPTIMIZER, batch_size=batch_size,
+              seed=point.seed, progress=False)
+        if point.task == "tense":
+            metric = binary_accuracy(model, X_test, y_test)
+        else:
+            metric = _held_out_mse(model, X_test, y_test)
+    finally:
+        torch.set_num_threads(threads)
+    return dict(task=point.task, kind=point.kind, gap=point.gap, seed=point.seed, metric=metric,
+                train_seconds=time.perf_counter() - start)
+
+
+def _check_list(values, name: str) -> list:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list or tuple, got {values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return values
+
+
+def _sweep_points(task, kinds, gaps, seeds) -> list:
+    """SweepPoints of kind x gap x seed (that nesting order), all checked; gaps None: SWEEP_GAPS[task]."""
+    task = _check_choice(task, "task", TASKS)
+    kinds = _check_list(kinds, "kinds")
+    gaps = _check_list(SWEEP_GAPS[task] if gaps is None else gaps, "gaps")
+    seeds = _check_list(seeds, "seeds")
+    return [SweepPoint(task, kind, gap, seed) for kind in kinds for gap in gaps for seed in seeds]
+
+
+def run_sweep(task, kinds=SEQUENCE_KINDS, gaps=None, seeds=SWEEP_SEEDS, progress=True, **options) -> list:
+    """run_point for every kind x gap x seed (in that nesting order); returns the list of dicts.
+
+    gaps None: SWEEP_GAPS[task]. options go to run_point (default: the stored budget).
+    Every point is checked before the first one runs, so a bad gap fails at once.
+    A progress bar (label "sweep", unit "runs") shows in a notebook when progress is True.
+    """
+    points = _sweep_points(task, kinds, gaps, seeds)
+    rows = []
+    bar = progress_bar(len(points), "sweep", unit="runs") if progress else None
+    try:
+        for point in points:
+            rows.append(run_point(point.task, point.kind, point.gap, point.seed, **options))
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows
+
+
+def _format_metric(value) -> str:
+    value = _check_number(value, "metric")
+    return f"{value:.{DECIMALS}f}"
+
+
+def to_csv_text(rows) -> str:
+    """CSV text of the rows: header task,kind,gap,seed,metric; metric with DECIMALS decimals.
+
+    Other keys (train_seconds) are left out: they depend on the machine.
+    """
+    lines = [",".join(CSV_COLUMNS)]
+    for i, row in enumerate(_check_list(rows, "rows")):
+        if not isinstance(row, dict) or not set(CSV_COLUMNS) <= set(row):
+            raise ValueError(f"rows[{i}] must be a dict with keys {CSV_COLUMNS} (e.g. from run_point), got {row!r}")
+        point = SweepPoint(row["task"], row["kind"], row["gap"], row["seed"])
+        lines.append(f"{point.task},{point.kind},{point.gap},{point.seed},{_format_metric(row['metric'])}")
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep_csv(rows, path=SWEEP_CSV) -> Path:
+    """Write rows (dicts from run_point / run_sweep) as CSV to `path` (ASCII, '\\n' line ends); returns it."""
+    path = Path(path)
+    path.write_bytes(to_csv_text(rows).encode("ascii"))
+    return path
+
+
+def _parse_row(line: str, line_no: int, path: Path) -> dict:
+    fields = line.split(",")
+    if len(fields) != len(CSV_COLUMNS):
+        raise ValueError(f"{path}, line {line_no}: expected {len(CSV_COLUMNS)} comma-separated fields "
+                         f"({','.join(CSV_COLUMNS)}), got {len(fields)}")
+    task, kind, gap, seed, metric = fields
+    try:
+        gap, seed, metric = int(gap), int(seed), float(metric)
+    except ValueError:
+        raise ValueError(f"{path}, line {line_no}: gap and seed must be integers and metric a number: "
+                         f"{line!r}") from None
+    try:
+        point = SweepPoint(task, kind, gap, seed)
+    except ValueError as error:
+        raise ValueError(f"{path}, line {line_no}: {error}") from None
+    if not math.isfinite(metric):
+        raise ValueError(f"{path}, line {line_no}: metric must be a finite number, got {metric!r}")
+    return dict(task=point.task, kind=point.kind, gap=point.gap, seed=point.seed, metric=metric)
+
+
+def load_sweep(path=None) -> list:
+    """Rows of a sweep CSV, by default the stored data/gated_sweep.csv.
+
+    Each row: dict(task str, kind str, gap int, seed int, metric float) as written.
+    """
+    path = SWEEP_CSV if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep not found at {path}; regenerate it from the repository root "
+                                f"with `python -m helpers.sequence`")
+    lines = path.read_text(encoding="ascii").splitlines()
+    if not lines or lines[0] != ",".join(CSV_COLUMNS):
+        raise ValueError(f"{path}: first line must be the header {','.join(CSV_COLUMNS)!r}")
+    rows = [_parse_row(line, i + 2, path) for i, line in enumerate(lines[1:])]
+    if not rows:
+        raise ValueError(f"{path}: no data rows after the header")
+    return rows
+
+
+def stored_point(task, kind, gap, seed, rows=None) -> dict:
+    """The row of (task, kind, gap, seed) in `rows` (None: load_sweep()); raises if it is not there."""
+    point = SweepPoint(task, kind, gap, seed)
+    rows = load_sweep() if rows is None else rows
+    for row in rows:
+        if (row["task"], row["kind"], row["gap"], row["seed"]) == (point.task, point.kind, point.gap, point.seed):
+            return row
+    gaps = sorted({r["gap"] for r in rows if r["task"] == point.task})
+    seeds = sorted({r["seed"] for r in rows if r["task"] == point.task})
+    raise ValueError(f"no stored row for task {point.task!r}, kind {point.kind!r}, gap {point.gap}, "
+                     f"seed {point.seed}; stored for this task: gaps {gaps}, seeds {seeds}")
+
+
+def mean_over_seeds(rows, task, kind) -> tuple:
+    """(gaps (k,) int64, mean metric (k,) float64) of one task and kind, gaps ascending."""
+    _check_choice(task, "task", TASKS)
+    _check_choice(kind, "kind", SEQUENCE_KINDS)
+    by_gap = {}
+    for row in rows:
+        if row["task"] == task and row["kind"] == kind:
+            by_gap.setdefault(row["gap"], []).append(row["metric"])
+    if not by_gap:
+        raise ValueError(f"rows hold no points for task {task!r} and kind {kind!r}")
+    gaps = np.array(sorted(by_gap), dtype=np.int64)
+    return gaps, np.array([np.mean(by_gap[g]) for g in gaps])
+
+
+def main(argv=None) -> int:
+    """Command line: run the stored sweep (both tasks, all kinds, SWEEP_GAPS x SWEEP_SEEDS) and write it."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.sequence",
+                                     description="Regenerate the RNN / LSTM / GRU sweep CSV.")
+    parser.add_argument("--out", type=Path, default=SWEEP_CSV, help="where to write (default: data/gated_sweep.csv)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    rows = []
+    for task in TASKS:
+        # The same points as run_sweep(task), one line each, so a long run shows where it is.
+        for point in _sweep_points(task, SEQUENCE_KINDS, None, SWEEP_SEEDS):
+            row = run_point(point.task, point.kind, point.gap, point.seed)
+            rows.append(row)
+            print(f"{task:<6} {point.kind:<4} gap {point.gap:>3} seed {point.seed}: {METRICS[task]} "
+                  f"{row['metric']:.{DECIMALS}f} ({row['train_seconds']:.1f} s)", flush=True)
+    path = write_sweep_csv(rows, args.out)
+    print(f"wrote {path} ({len(rows)} rows) in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
