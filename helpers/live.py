@@ -516,8 +516,17 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
                        caption="Remedies lab: gradient norms and a short training run.", mode=mode)
 
 
+# In the lab every loss starts near ln 2 and healthy gradient norms are of order 1: a
+# layer gradient a hundred times larger means the weights are far too large.
+LAB_EXPLODING_NORM = 1e2
+
+
 def _gradient_verdict(norms: np.ndarray) -> str:
-    """'vanishing' / 'exploding' / 'healthy' from first-to-last layer gradient ratio (health thresholds)."""
+    """'vanishing' / 'exploding' / 'healthy' from the gradient norms (depth+1,) at initialisation.
+
+    The first-to-last ratio uses the health report's thresholds; a balanced but
+    huge gradient (weights too large everywhere) is exploding too.
+    """
     problem = describe_problem(norms, "layer", np.arange(1, norms.size + 1))
     if problem:
         return f"exploding: gradient {problem}"
@@ -526,4 +535,6 @@ def _gradient_verdict(norms: np.ndarray) -> str:
         return f"vanishing: first layer gets {ratio:.1g} x the last"
     if ratio > EXPLODING_RATIO:
         return f"exploding: first layer gets {ratio:.1g} x the last"
+    if norms.max() > LAB_EXPLODING_NORM:
+        return f"exploding: gradient norms up to {norms.max():.1g}"
     return f"healthy: first layer gets {ratio:.2g} x the last"

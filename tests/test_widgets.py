@@ -260,3 +260,12 @@ def test_remedies_lab_shows_autograd_norms_and_turns_healthy_with_remedies():
     assert status(lf).startswith("healthy")
     loss = line_y(lf, "loss", ax=1)
     assert loss[-1] < 0.1 < np.log(2) < loss[0]  # trains well past a 50/50 guess
+
+
+def test_remedies_lab_calls_a_balanced_but_huge_gradient_exploding():
+    lf = live.remedies_lab(mode="agg")
+    lf.controls["activation"].value, lf.controls["init"].value = "relu", "normal"
+    assert status(lf).startswith("exploding")
+    assert "non-finite" in status(lf, ax=1)
+    lf.controls["clip"].value = 1.0
+    assert "non-finite" not in status(lf, ax=1)  # clipping keeps the run finite
