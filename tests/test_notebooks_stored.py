@@ -11,7 +11,8 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION")
-LECTURE = ["00_start_here", "01_chain_rule", "02_sigmoid_saturation", "03_deep_network_vanishing"]
+LECTURE = ["00_start_here", "01_chain_rule", "02_sigmoid_saturation", "03_deep_network_vanishing",
+           "04_backprop_through_time", "05_exploding_gradients", "06_lstm_gru", "07_remedies"]
 
 
 def code_cells(nb: dict) -> list:
