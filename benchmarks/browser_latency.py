@@ -72,7 +72,11 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
                     kind = "canvas" if fig.summary.get("canvases") else "img"
                     for slider in fig.sliders():
                         stats = bh.slider_latencies(fig, slider, presses)
-                        stats.update(figure=fig.number, cell=fig.cell_index + 1, figure_kind=kind)
+                        stats.update(figure=fig.number, cell=fig.cell_index + 1, figure_kind=kind,
+                                     pixel_read_ms=round(fig.pixel_read_ms(), 2))
+                        for key in ("median_ms", "p90_ms", "max_ms"):
+                            if stats[key] is not None:
+                                stats[key] = round(stats[key], 1)
                         stats["problems"] = [str(p) for p in page.take_problems()]
                         entry["sliders"].append(stats)
                         print(f"  figure {fig.number} {stats['slider']!r}: median {_fmt(stats['median_ms'])} ms,"
@@ -85,15 +89,17 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
             results.append(entry)
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.browser_latency " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.browser_latency", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "versions": _versions(),
         "presses_per_slider": presses,
         "server_and_browser_start_s": round(startup_s, 2),
         "total_s": round(time.monotonic() - t_start, 2),
         "latency_definition": "keydown event timestamp -> first requestAnimationFrame in which the "
-                              "figure's canvas toDataURL() (or img src) differs; arrow keys from the "
-                              "slider's default value, waiting for the figure to be still between presses",
+                              "figure's pixels differ (canvas toDataURL(), or an img's decoded pixels); "
+                              "arrow keys from the slider's default value, waiting for the figure to be "
+                              "still between presses. The pixels are read once per frame; pixel_read_ms "
+                              "is what one read costs, so a latency is late by up to one frame plus that.",
         "notebooks": results,
     }
 
