@@ -512,7 +512,7 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
 
     controls = {"activation": activation_dropdown("sigmoid"), "init": init_dropdown("xavier"),
                 "batch_norm": switch("batch norm"), "residual": switch("residual"),
-                "clip": choice_slider("off", ["off", 0.1, 1.0, 10.0], "clip gradient norm"),
+                "clip": choice_slider("off", ["off", 0.01, 0.1, 0.3], "clip gradient norm"),
                 "weight_decay": choice_slider(0.0, [0.0, 1e-4, 1e-3, 1e-2, 1e-1], "weight decay"),
                 "depth": depth_slider(20, 1, MAX_STEPS)}
     return live_figure(build, update, controls, figsize=(10.0, 3.6), ncols=2,
