@@ -35,7 +35,8 @@ def clipping_rescue(mode):
 FIGURES = {"00": [live.repeated_product], "01": [live.chain_product],
            "02": [live.saturation, live.sigmoid_chain], "03": [live.layer_gradients],
            "04": [live.scalar_recurrence, live.bptt_gradients],
-           "05": [live.bptt_gradients, clipping_rescue, live.cliff_descent]}
+           "05": [live.bptt_gradients, clipping_rescue, live.cliff_descent],
+           "06": [live.forget_path, live.gated_gradients], "07": [live.remedies_lab]}
 REPEATS = 30
 TARGET_MEDIAN_MS, TARGET_P95_MS = 50.0, 100.0
 OUT = Path(__file__).resolve().parent / "results" / "live_latency.json"
@@ -45,6 +46,8 @@ def positions(control) -> dict:
     """Pairs of neighbouring values to alternate between, at the default and both ends."""
     if isinstance(control, (W.Dropdown, W.SelectionSlider)):
         return {"options": list(control.options)}
+    if isinstance(control, W.Checkbox):
+        return {"options": [True, False]}
     step = control.step
     lo, hi, mid = control.min, control.max, control.value
     pairs = {"default": [mid, mid + step if mid + step <= hi else mid - step],
