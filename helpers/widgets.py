@@ -173,7 +173,10 @@ class LiveFigure:
         # Lay the figure out once, at its default state: re-solving the constrained
         # layout on every slider move would cost more than the whole redraw.
         fig.set_layout_engine("none")
-        self._redraw()
+        if self.mode == "ipympl":
+            fig.canvas.draw_idle()  # the browser asks for the first frame once the canvas is shown
+        else:
+            self._redraw()
         for control in self.controls.values():
             if self.mode == "image" and hasattr(control, "continuous_update"):
                 # A full PNG per drag event would queue up behind the pointer:
@@ -192,7 +195,10 @@ class LiveFigure:
 
     def _redraw(self) -> None:
         if self.mode == "ipympl":
-            self.fig.canvas.draw_idle()
+            # Render and send now: draw_idle() would first ask the browser to ask
+            # back for a frame, a round trip per update. ipywidgets already holds
+            # back slider messages while the kernel is busy, so drags do not pile up.
+            self.fig.canvas.draw()
         elif self.mode == "image":
             self.view.value = figure_png(self.fig)
         else:
