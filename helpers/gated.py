@@ -38,7 +38,7 @@ results are what an exploding network is.
 """
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+
 from typing import ClassVar
 
 import numpy as np
@@ -48,31 +48,13 @@ from torch import nn
 from helpers.activations import sigmoid
 from helpers.network import _frobenius_norms
 from helpers.rnn import _check_loss, _check_targets, _loss_and_grad, init_rnn, rnn_bptt, rnn_forward
+from helpers.validation import check_int, check_number, check_rng
+
 
 GATED_KINDS = ("rnn", "lstm", "gru")
 LSTM_GATES = ("i", "f", "g", "o")
 GRU_GATES = ("r", "z", "n")
 CELL_PATH_REDUCTIONS = ("mean", "max", None)
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_finite(value, name: str) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
 
 
 @dataclass(eq=False)
@@ -137,9 +119,9 @@ class GRUParams(_GatedParams):
 
 
 def _init_gated(cls, hidden, n_in, rng):
-    hidden = _check_int(hidden, "hidden", 1)
-    n_in = _check_int(n_in, "n_in", 1)
-    _check_rng(rng)
+    hidden = check_int(hidden, "hidden", 1)
+    n_in = check_int(n_in, "n_in", 1)
+    check_rng(rng)
     # torch's default for nn.LSTM / nn.GRU weights: U(-1/sqrt(H), 1/sqrt(H)).
     k = 1.0 / math.sqrt(hidden)
     G = cls.N_GATES
@@ -157,7 +139,7 @@ def init_lstm(hidden, n_in, rng, forget_bias=0.0) -> LSTMParams:
     cell path carries its gradient over many steps from the first update on.
     """
     params = _init_gated(LSTMParams, hidden, n_in, rng)
-    params.block("b_ih", "f")[:] = _check_finite(forget_bias, "forget_bias")
+    params.block("b_ih", "f")[:] = check_number(forget_bias, "forget_bias")
     return params
 
 
@@ -169,7 +151,7 @@ def init_gru(hidden, n_in, rng, update_bias=0.0) -> GRUParams:
     of a forget bias.
     """
     params = _init_gated(GRUParams, hidden, n_in, rng)
-    params.block("b_ih", "z")[:] = _check_finite(update_bias, "update_bias")
+    params.block("b_ih", "z")[:] = check_number(update_bias, "update_bias")
     return params
 
 
@@ -536,13 +518,13 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
     """
     if kind not in GATED_KINDS:
         raise ValueError(f"kind must be one of {GATED_KINDS}, got {kind!r}")
-    T = _check_int(T, "T", 1)
-    hidden = _check_int(hidden, "hidden", 1)
-    n_in = _check_int(n_in, "n_in", 1)
-    batch = _check_int(batch, "batch", 1)
+    T = check_int(T, "T", 1)
+    hidden = check_int(hidden, "hidden", 1)
+    n_in = check_int(n_in, "n_in", 1)
+    batch = check_int(batch, "batch", 1)
     loss = _check_loss(loss)
-    n_out = _check_int(n_out, "n_out", 2 if loss == "ce" else 1)  # one class would make "ce" trivially 0
-    seed = _check_int(seed, "seed", 0)
+    n_out = check_int(n_out, "n_out", 2 if loss == "ce" else 1)  # one class would make "ce" trivially 0
+    seed = check_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     xs = rng.standard_normal((T, batch, n_in))
     targets = rng.integers(0, n_out, batch) if loss == "ce" else rng.standard_normal((batch, n_out))

@@ -30,55 +30,37 @@ The *_std functions give the standard deviations of the Gaussian ones, so code
 that rescales stored N(0, 1) draws (helpers.network) uses exactly these rules.
 """
 import math
-from numbers import Integral, Real
 
 import numpy as np
 
-def _check_fan(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_scale(value, name: str) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
+from helpers.validation import check_int, check_number, check_rng
 
 
 def _check_args(fan_out, fan_in, rng, gain):
-    fan_out = _check_fan(fan_out, "fan_out")
-    fan_in = _check_fan(fan_in, "fan_in")
-    _check_rng(rng)
-    return fan_out, fan_in, _check_scale(gain, "gain")
+    fan_out = check_int(fan_out, "fan_out", 1)
+    fan_in = check_int(fan_in, "fan_in", 1)
+    check_rng(rng)
+    return fan_out, fan_in, check_number(gain, "gain", 0.0)
 
 
 def xavier_std(fan_out, fan_in, gain=1.0) -> float:
     """gain * sqrt(2 / (fan_in + fan_out)): the standard deviation of xavier_normal."""
-    fan_out = _check_fan(fan_out, "fan_out")
-    fan_in = _check_fan(fan_in, "fan_in")
-    return _check_scale(gain, "gain") * math.sqrt(2.0 / (fan_in + fan_out))
+    fan_out = check_int(fan_out, "fan_out", 1)
+    fan_in = check_int(fan_in, "fan_in", 1)
+    return check_number(gain, "gain", 0.0) * math.sqrt(2.0 / (fan_in + fan_out))
 
 
 def he_std(fan_out, fan_in, gain=1.0) -> float:
     """gain * sqrt(2 / fan_in): the standard deviation of he_normal."""
-    _check_fan(fan_out, "fan_out")
-    fan_in = _check_fan(fan_in, "fan_in")
-    return _check_scale(gain, "gain") * math.sqrt(2.0 / fan_in)
+    check_int(fan_out, "fan_out", 1)
+    fan_in = check_int(fan_in, "fan_in", 1)
+    return check_number(gain, "gain", 0.0) * math.sqrt(2.0 / fan_in)
 
 
 def naive_normal(fan_out, fan_in, rng, gain=1.0, scale=1.0) -> np.ndarray:
     """(fan_out, fan_in) draws from N(0, (gain * scale)^2), blind to the layer's size."""
     fan_out, fan_in, gain = _check_args(fan_out, fan_in, rng, gain)
-    std = gain * _check_scale(scale, "scale")
+    std = gain * check_number(scale, "scale", 0.0)
     return rng.standard_normal((fan_out, fan_in)) * std
 
 

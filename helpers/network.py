@@ -26,7 +26,7 @@ about overflow: inf and NaN in the results are what an exploding network is.
 import functools
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ from torch import nn
 
 from helpers.activations import ACTIVATION_NAMES, LEAKY_SLOPE, get_activation, sigmoid
 from helpers.init import he_std, xavier_std
+from helpers.validation import check_int, check_rng
+
 
 INIT_SCHEMES = ("normal", "xavier", "he")
 MAX_DEPTH = 200
@@ -46,14 +48,6 @@ _TORCH_MODULES = {
     "leaky_relu": lambda: nn.LeakyReLU(negative_slope=LEAKY_SLOPE),
     "linear": nn.Identity,
 }
-
-
-def _check_int(value, name: str, low: int, high=None) -> int:
-    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-    is_int = isinstance(value, Integral) and not isinstance(value, bool)
-    if not is_int or value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -79,10 +73,10 @@ class NetConfig:
     def __post_init__(self):
         # A frozen dataclass can only normalise its fields via object.__setattr__.
         set_field = object.__setattr__
-        set_field(self, "depth", _check_int(self.depth, "depth", 1, MAX_DEPTH))
-        set_field(self, "width", _check_int(self.width, "width", 1))
-        set_field(self, "n_in", _check_int(self.n_in, "n_in", 1))
-        set_field(self, "n_out", _check_int(self.n_out, "n_out", 1))
+        set_field(self, "depth", check_int(self.depth, "depth", 1, MAX_DEPTH))
+        set_field(self, "width", check_int(self.width, "width", 1))
+        set_field(self, "n_in", check_int(self.n_in, "n_in", 1))
+        set_field(self, "n_out", check_int(self.n_out, "n_out", 1))
         name = get_activation(self.activation).name
         if name not in _TORCH_MODULES:  # a home-made Activation object
             raise ValueError(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATION_NAMES)}")
@@ -122,13 +116,6 @@ class NetConfig:
         return self.weight_scale
 
 
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
-
-
 def _standard_draws(sizes, rng) -> list:
     """One (fan_out, fan_in) array of N(0, 1) draws per layer, in layer order."""
     return [rng.standard_normal((fan_out, fan_in)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
@@ -150,7 +137,7 @@ def init_params(config: NetConfig, rng) -> list:
     """
     if not isinstance(config, NetConfig):
         raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
-    _check_rng(rng)
+    check_rng(rng)
     return _scale_draws(config, _standard_draws(config.layer_sizes(), rng))
 
 
@@ -358,7 +345,7 @@ def layer_gradients(config: NetConfig, x, y, seed=0) -> LayerGradients:
     """
     if not isinstance(config, NetConfig):
         raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
-    seed = _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     sizes = tuple(config.layer_sizes())
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     if n_weights <= _MAX_CACHED_WEIGHTS:

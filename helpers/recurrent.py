@@ -13,30 +13,9 @@ every eigenvalue modulus is rho), so the bound is exact. For a Gaussian matrix t
 largest singular value is about twice the spectral radius (for large n), so the
 bound is loose early on while the long-run rate is set by the spectral radius.
 """
-import math
-from numbers import Integral, Real
-
 import numpy as np
 
-
-def _check_size(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return int(n)
-
-
-def _check_scale(value, name: str) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
+from helpers.validation import check_int, check_number, check_rng
 
 
 def _check_matrix(W, square: bool) -> np.ndarray:
@@ -67,9 +46,9 @@ def scaled_orthogonal(n, rho, rng) -> np.ndarray:
     the Q of a QR decomposition of a Gaussian matrix, with the sign of each
     column fixed by the sign of R's diagonal. Draws n * n normals from rng.
     """
-    n = _check_size(n)
-    rho = _check_scale(rho, "rho")
-    _check_rng(rng)
+    n = check_int(n, "n", 1)
+    rho = check_number(rho, "rho", 0.0)
+    check_rng(rng)
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     # Without the sign fix QR's sign convention would bias Q away from uniform.
     signs = np.where(np.diag(r) < 0, -1.0, 1.0)
@@ -84,9 +63,9 @@ def scaled_gaussian(n, radius, rng) -> np.ndarray:
     random shape and only its size is set. Its largest singular value is larger
     than `radius` (about 2 * radius for large n): Gaussian matrices are not normal.
     """
-    n = _check_size(n)
-    radius = _check_scale(radius, "radius")
-    _check_rng(rng)
+    n = check_int(n, "n", 1)
+    radius = check_number(radius, "radius", 0.0)
+    check_rng(rng)
     g = rng.standard_normal((n, n))
     # A Gaussian draw is invertible with probability 1, so its radius is > 0.
     return g * (radius / spectral_radius(g))

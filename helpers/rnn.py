@@ -23,7 +23,7 @@ nn.RNN, `RNNClassifier` and `RNNRegressor`, that helpers.training.train accepts.
 """
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -32,6 +32,8 @@ from torch import nn
 from helpers.activations import ACTIVATION_NAMES, get_activation
 from helpers.chain import _check_real, chain_forward_backward
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
+from helpers.validation import check_int, check_rng
+
 
 LOSSES = ("mse", "ce")
 RECURRENT_INITS = ("orthogonal", "gaussian")
@@ -40,21 +42,6 @@ RECURRENT_INITS = ("orthogonal", "gaussian")
 # range, so for ordinary sizes the product is exactly the plain one.
 _RESCALE_ABOVE = 1e100
 _RESCALE_BELOW = 1e-100
-
-
-def _check_int(value, name: str, low: int, high=None) -> int:
-    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-    is_int = isinstance(value, Integral) and not isinstance(value, bool)
-    if not is_int or value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
 
 
 def _activation_name(activation) -> str:
@@ -130,10 +117,10 @@ def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input
          give pre-activations of variance ~input_scale^2);
     W_y: N(0, 1) / sqrt(hidden), drawn last; b and c are zero.
     """
-    hidden = _check_int(hidden, "hidden", 1)
-    n_in = _check_int(n_in, "n_in", 1)
-    n_out = _check_int(n_out, "n_out", 1)
-    _check_rng(rng)
+    hidden = check_int(hidden, "hidden", 1)
+    n_in = check_int(n_in, "n_in", 1)
+    n_out = check_int(n_out, "n_out", 1)
+    check_rng(rng)
     if recurrent not in RECURRENT_INITS:
         raise ValueError(f"recurrent must be one of {RECURRENT_INITS}, got {recurrent!r}")
     ok = isinstance(input_scale, Real) and not isinstance(input_scale, bool)
@@ -349,7 +336,7 @@ def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
     T, B, H = cache.zs.shape
     if H != params.hidden:
         raise ValueError(f"cache has hidden size {H} but params has {params.hidden}")
-    which = _check_int(which, "which", 0, B - 1)
+    which = check_int(which, "which", 0, B - 1)
     W_h = params.W_h
     mats = np.empty((T + 1, H, H))
     log_scales = np.zeros(T + 1)
@@ -392,7 +379,7 @@ def pascanu_bound(W_h, activation, T) -> np.ndarray:
         raise ValueError(f"W_h must be a square 2-D array (H, H), got shape {shape}")
     s = largest_singular_value(W_h)
     gamma = get_activation(_activation_name(activation)).max_slope
-    T = _check_int(T, "T", 1)
+    T = check_int(T, "T", 1)
     with np.errstate(all="ignore"):
         return np.power(s * gamma, np.arange(T, -1, -1, dtype=np.float64))
 
@@ -404,7 +391,7 @@ def scalar_bptt(w, T, activation="linear", x0=1.0) -> np.ndarray:
     the linear unit (0.5^T vanishes, 1.5^T explodes). This is the scalar chain
     of helpers.chain run over time steps instead of layers.
     """
-    T = _check_int(T, "T", 1)
+    T = check_int(T, "T", 1)
     w = _check_real(w, "w")
     _activation_name(activation)
     result = chain_forward_backward(T, w, activation, x0=x0, bias=0.0)
@@ -483,7 +470,7 @@ def _numpy_seed(seed, generator) -> int:
         # One draw from the caller's generator seeds numpy, so the same generator
         # state gives the same model and the generator moves on, as torch's inits do.
         return int(torch.randint(0, 2**62, (1,), generator=generator).item())
-    return _check_int(seed, "seed", 0)
+    return check_int(seed, "seed", 0)
 
 
 class _SequenceModel(nn.Module):

@@ -31,7 +31,7 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
-from numbers import Integral, Real
+
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,8 @@ from helpers.progress import progress_bar
 from helpers.rnn import _SequenceModel
 from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task, make_tense_task
 from helpers.training import binary_accuracy, train
+from helpers.validation import check_int, check_number
+
 
 SEQUENCE_KINDS = ("rnn", "lstm", "gru")
 TASKS = ("tense", "adding")
@@ -101,22 +103,6 @@ CSV_COLUMNS = ("task", "kind", "gap", "seed", "metric")
 DECIMALS = 3
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_number(value, name: str, low: float | None = None, strict: bool = False) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if strict else value >= low
-    if not ok:
-        allowed = "a finite number" if low is None else f"a finite number {'>' if strict else '>='} {low}"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
-
-
 def _check_choice(value, name: str, allowed: tuple) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -134,7 +120,7 @@ def _kind_option(value, name: str, kind: str, owner: str, default: float, low=No
         return default
     if kind != owner:
         raise ValueError(f"{name} only applies to kind {owner!r}; leave it None for kind {kind!r}")
-    return _check_number(value, name, low)
+    return check_number(value, name, low)
 
 
 class SequenceModel(nn.Module):
@@ -160,10 +146,10 @@ class SequenceModel(nn.Module):
                  update_bias=None, radius=None):
         super().__init__()
         self.kind = _check_choice(kind, "kind", SEQUENCE_KINDS)
-        n_in = _check_int(n_in, "n_in", 1)
-        hidden = _check_int(hidden, "hidden", 1)
-        seed = _check_int(seed, "seed", 0)
-        input_scale = _check_number(input_scale, "input_scale", 0.0)
+        n_in = check_int(n_in, "n_in", 1)
+        hidden = check_int(hidden, "hidden", 1)
+        seed = check_int(seed, "seed", 0)
+        input_scale = check_number(input_scale, "input_scale", 0.0)
         forget_bias = _kind_option(forget_bias, "forget_bias", kind, "lstm", DEFAULT_FORGET_BIAS)
         update_bias = _kind_option(update_bias, "update_bias", kind, "gru", DEFAULT_UPDATE_BIAS)
         radius = _kind_option(radius, "radius", kind, "rnn", DEFAULT_RADIUS, low=0.0)
@@ -206,8 +192,8 @@ class SweepPoint:
     def __post_init__(self):
         _check_choice(self.task, "task", TASKS)
         _check_choice(self.kind, "kind", SEQUENCE_KINDS)
-        object.__setattr__(self, "gap", _check_int(self.gap, "gap", _min_gap(self.task)))
-        object.__setattr__(self, "seed", _check_int(self.seed, "seed", 0))
+        object.__setattr__(self, "gap", check_int(self.gap, "gap", _min_gap(self.task)))
+        object.__setattr__(self, "seed", check_int(self.seed, "seed", 0))
 
 
 def _task_data(task: str, gap: int, n: int, rng: np.random.Generator):
@@ -248,16 +234,16 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
     GRU's update gate bias (unused by "rnn"); radius: the RNN's (unused by lstm/gru).
     """
     point = SweepPoint(task, kind, gap, seed)
-    steps = _check_int(steps, "steps", 1)
-    hidden = _check_int(hidden, "hidden", 1)
-    lr = _check_number(lr, "lr", 0.0, strict=True)
-    n_train = _check_int(n_train, "n_train", 1)
-    n_test = _check_int(n_test, "n_test", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    steps = check_int(steps, "steps", 1)
+    hidden = check_int(hidden, "hidden", 1)
+    lr = check_number(lr, "lr", 0.0, strict=True)
+    n_train = check_int(n_train, "n_train", 1)
+    n_test = check_int(n_test, "n_test", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     if batch_size > n_train:
         raise ValueError(f"batch_size must be at most n_train ({n_train}), got {batch_size}")
     input_scale = INPUT_SCALE[point.task] if input_scale is None else input_scale
-    gate_bias = _check_number(gate_bias, "gate_bias")
+    gate_bias = check_number(gate_bias, "gate_bias")
     kind_options = {"rnn": {"radius": radius}, "lstm": {"forget_bias": gate_bias},
                     "gru": {"update_bias": gate_bias}}[point.kind]
     start = time.perf_counter()
@@ -324,7 +310,7 @@ def run_sweep(task, kinds=SEQUENCE_KINDS, gaps=None, seeds=SWEEP_SEEDS, progress
 
 
 def _format_metric(value) -> str:
-    value = _check_number(value, "metric")
+    value = check_number(value, "metric")
     return f"{value:.{DECIMALS}f}"
 
 

@@ -24,10 +24,13 @@ the two marked values.
 import functools
 import json
 from dataclasses import dataclass
-from numbers import Integral
+
 from pathlib import Path
 
 import numpy as np
+
+from helpers.validation import check_int, check_rng
+
 
 VOCAB_FILE = Path(__file__).resolve().parent.parent / "data" / "tense_vocab.json"
 LABEL_WORDS = ("need", "had")  # label 0: present tense, label 1: past tense
@@ -43,19 +46,6 @@ the task: Le, Jaitly & Hinton (2015), "A simple way to initialize recurrent
 networks of rectified linear units"; Arjovsky, Shah & Bengio (2016), "Unitary
 evolution recurrent neural networks" (one marker in each half of the sequence).
 """
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,9 +120,9 @@ def make_tense_task(n, gap, rng) -> TenseBatch:
     uniformly from its class's markers, each filler uniformly and independently
     from all fillers.
     """
-    n = _check_int(n, "n", 1)
-    gap = _check_int(gap, "gap", 0)
-    _check_rng(rng)
+    n = check_int(n, "n", 1)
+    gap = check_int(gap, "gap", 0)
+    check_rng(rng)
     vocab = tense_vocab()
     labels = rng.permutation(np.arange(n, dtype=np.int64) % 2)
     present = vocab.present_ids[rng.integers(len(vocab.present_ids), size=n)]
@@ -157,7 +147,7 @@ def tense_label(first_token) -> int:
 
 def one_hot(tokens, vocab_size) -> np.ndarray:
     """tokens (...) integer ids in 0..vocab_size-1 -> (..., vocab_size) float64 one-hot."""
-    vocab_size = _check_int(vocab_size, "vocab_size", 1)
+    vocab_size = check_int(vocab_size, "vocab_size", 1)
     tokens = np.asarray(tokens)
     if not np.issubdtype(tokens.dtype, np.integer):
         raise ValueError(f"tokens must be an integer array, got dtype {tokens.dtype}")
@@ -191,9 +181,9 @@ def make_adding_task(n, T, rng):
     at a step in 0..T//2-1 and one in T//2..T-1; y: the sum of the two marked values.
     Always predicting 1 scores ADDING_BASELINE_MSE = 1/6.
     """
-    n = _check_int(n, "n", 1)
-    T = _check_int(T, "T", 2)
-    _check_rng(rng)
+    n = check_int(n, "n", 1)
+    T = check_int(T, "T", 2)
+    check_rng(rng)
     values = rng.random((n, T))
     half = T // 2
     first = rng.integers(0, half, size=n)

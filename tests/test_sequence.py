@@ -171,7 +171,7 @@ def test_run_sweep_nests_kind_gap_seed():
     (lambda: run_point("adding", "rnn", 1, 0), r"gap must be an integer >= 2, got 1"),
     (lambda: run_point("tense", "rnn", -1, 0), r"gap must be an integer >= 0, got -1"),
     (lambda: run_point("tense", "rnn", 5, 0, steps=0), r"steps must be an integer >= 1, got 0"),
-    (lambda: run_point("tense", "rnn", 5, 0, lr=0.0), r"lr must be a finite number > 0.0, got 0.0"),
+    (lambda: run_point("tense", "rnn", 5, 0, lr=0.0), r"lr must be a finite number > 0, got 0.0"),
     (lambda: run_point("tense", "rnn", 5, 0, n_train=10, batch_size=20), r"batch_size must be at most n_train"),
     (lambda: run_sweep("tense", "rnn", [5], [0]), r"kinds must be a list or tuple, got 'rnn'"),
     (lambda: run_sweep("tense", ["rnn"], [], [0]), r"gaps must not be empty"),

@@ -1,0 +1,35 @@
+"""Argument checks shared by the compute modules: each error says what was given and what is allowed."""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def check_int(value, name: str, low: int, high: int | None = None) -> int:
+    """`value` as an int in [low, high] (no upper limit when high is None); bools are refused."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    is_int = isinstance(value, Integral) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
+def check_number(value, name: str, low: float | None = None, strict: bool = False) -> float:
+    """`value` as a finite float, at least `low` (more than `low` when strict)."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if not ok:
+        allowed = "a finite number" if low is None else f"a finite number {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def check_rng(rng) -> None:
+    """Refuse anything but a numpy Generator: callers decide reproducibility explicitly."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a np.random.Generator (e.g. np.random.default_rng(0)), got {type(rng).__name__}"
+        )
