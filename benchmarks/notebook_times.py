@@ -25,7 +25,7 @@ OUT = Path(__file__).resolve().parent / "results" / "notebook_times.json"
 
 def seconds(cell) -> float:
     timing = cell.metadata.get("execution", {})
-    start, end = timing.get("shell.execute_reply.started"), timing.get("shell.execute_reply")
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
     if not (start and end):
         return float("nan")
     parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
