@@ -131,16 +131,9 @@ def main(argv=None) -> int:
     if not bh.find_chromium():
         print("no Chromium at /usr/bin/chromium or on PATH (apt-get install chromium)", file=sys.stderr)
         return 1
-    notebooks = [p.resolve() for p in args.notebooks] or bh.discover_notebooks()
-    if not notebooks:
-        print("no notebooks found", file=sys.stderr)
-        return 1
-    if args.notebooks:
-        folders = {p.parent for p in notebooks}
-        if len(folders) != 1:
-            print("give notebooks from one folder", file=sys.stderr)
-            return 2
-        os.environ["COURSE_NOTEBOOKS_DIR"] = str(folders.pop())
+    notebooks = bh.select_notebooks(args.notebooks)
+    if isinstance(notebooks, int):
+        return notebooks
     report = measure(notebooks, args.presses, args.ui)
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -180,8 +180,20 @@ def _initial_state(value, name: str, B: int, H: int) -> np.ndarray:
     return value
 
 
+class _GateBlocks:
+    """Shared by the caches: `gates` (T, B, G*H) holds G gate blocks side by side."""
+
+    @property
+    def T(self) -> int:
+        return int(self.gates.shape[0])
+
+    def _gate(self, k: int) -> np.ndarray:
+        H = self.hs.shape[2]
+        return self.gates[:, :, k * H:(k + 1) * H]
+
+
 @dataclass(eq=False)
-class LSTMCache:
+class LSTMCache(_GateBlocks):
     """What lstm_forward computed, kept for backpropagation.
 
     hs (T+1, B, H) hidden states h_0..h_T; cs (T+1, B, H) cell states c_0..c_T
@@ -193,14 +205,6 @@ class LSTMCache:
     cs: np.ndarray
     gates: np.ndarray
     xs: np.ndarray
-
-    @property
-    def T(self) -> int:
-        return int(self.gates.shape[0])
-
-    def _gate(self, k: int) -> np.ndarray:
-        H = self.hs.shape[2]
-        return self.gates[:, :, k * H:(k + 1) * H]
 
     @property
     def i(self) -> np.ndarray:
@@ -220,7 +224,7 @@ class LSTMCache:
 
 
 @dataclass(eq=False)
-class GRUCache:
+class GRUCache(_GateBlocks):
     """What gru_forward computed, kept for backpropagation.
 
     hs (T+1, B, H) hidden states h_0..h_T; gates (T, B, 3H) activations of
@@ -233,14 +237,6 @@ class GRUCache:
     gates: np.ndarray
     hn: np.ndarray
     xs: np.ndarray
-
-    @property
-    def T(self) -> int:
-        return int(self.gates.shape[0])
-
-    def _gate(self, k: int) -> np.ndarray:
-        H = self.hs.shape[2]
-        return self.gates[:, :, k * H:(k + 1) * H]
 
     @property
     def r(self) -> np.ndarray:

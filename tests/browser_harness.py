@@ -112,6 +112,24 @@ def discover_notebooks(folder: Optional[Path] = None) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
 
 
+def select_notebooks(paths: list):
+    """The notebooks a command line names (all of notebooks/ if none), or an exit code.
+
+    Named notebooks must share one folder, which the server then serves.
+    """
+    notebooks = [p.resolve() for p in paths] or discover_notebooks()
+    if not notebooks:
+        print("no notebooks found", file=sys.stderr)
+        return 1
+    if paths:
+        folders = {p.parent for p in notebooks}
+        if len(folders) != 1:
+            print("give notebooks from one folder", file=sys.stderr)
+            return 2
+        os.environ["COURSE_NOTEBOOKS_DIR"] = str(folders.pop())
+    return notebooks
+
+
 def find_chromium() -> Optional[str]:
     """BROWSER_HARNESS_CHROMIUM if set, else Debian's /usr/bin/chromium, else `chromium` on PATH."""
     override = os.environ.get("BROWSER_HARNESS_CHROMIUM")
@@ -1144,16 +1162,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.screenshots:
         ap.print_help()
         return 2
-    notebooks = [p.resolve() for p in args.notebooks] or discover_notebooks()
-    if not notebooks:
-        print("no notebooks found", file=sys.stderr)
-        return 1
-    if args.notebooks:
-        folders = {p.parent for p in notebooks}
-        if len(folders) != 1:
-            print("give notebooks from one folder", file=sys.stderr)
-            return 2
-        os.environ["COURSE_NOTEBOOKS_DIR"] = str(folders.pop())
+    notebooks = select_notebooks(args.notebooks)
+    if isinstance(notebooks, int):
+        return notebooks
     take_screenshots(notebooks, args.out)
     return 0
 
