@@ -8,6 +8,7 @@ figure in words, never raised.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from helpers.activations import get_activation
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
@@ -17,8 +18,9 @@ from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forw
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
-from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_log_ylim, label,
-                           log_safe, outside_legend, set_status, status_text)
+from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_count_xlim,
+                           fit_linear_ylim, fit_log_ylim, label, log_safe, outside_legend, set_status,
+                           status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
 from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
                              depth_slider, float_slider, init_dropdown, live_figure, switch,
@@ -77,7 +79,7 @@ def chain_product(mode: str | None = None) -> LiveFigure:
         line, status = state
         values = factor_products(d, n_factors)
         line.set_data(np.arange(1, n_factors + 1), log_safe(np.abs(values)))
-        line.axes.set_xlim(0.5, n_factors + 0.5)
+        fit_count_xlim(line.axes, 1, n_factors)
         fit_log_ylim(line.axes, np.abs(values), [0.25, 1.0])
         problem = describe_problem(np.abs(values), "factor", np.arange(1, n_factors + 1))
         set_status(status, problem or f"product of {n_factors} factors = {values[-1]:.3g}", alarm=bool(problem))
@@ -116,6 +118,8 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
                  ax_z.axvspan(Z_RANGE, Z_RANGE, color=DANGER, alpha=0.12, lw=0)]
         ax_z.set_xlim(-Z_RANGE, Z_RANGE)
         ax_d.set_xlim(0, 1)
+        for ax in axes:  # ticks like 0.05, never 0.025: the frozen layout has room for 4 characters
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
         return z_hist, d_hist, shade, status_text(ax_z), status_text(ax_d)
 
     def update(state, scale, spread, activation):
@@ -127,8 +131,8 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
         d_counts, _ = np.histogram(np.clip(slope, 0.0, 1.0), d_edges)
         z_hist.set_data(z_counts / z.size, z_edges)
         d_hist.set_data(d_counts / z.size, d_edges)
-        z_hist.axes.set_ylim(0, max(z_counts.max() / z.size * 1.15, 0.05))
-        d_hist.axes.set_ylim(0, max(d_counts.max() / z.size * 1.15, 0.05))
+        fit_linear_ylim(z_hist.axes, z_counts.max() / z.size * 1.1)
+        fit_linear_ylim(d_hist.axes, d_counts.max() / z.size * 1.1)
         _shade_saturated(shade, act)
         saturated = float(np.mean(slope < 0.1))
         set_status(status, f"{100 * saturated:.0f}% of units saturated", alarm=saturated > 0.5)
@@ -172,7 +176,7 @@ def sigmoid_chain(mode: str | None = None) -> LiveFigure:
         k = np.arange(n_units + 1)
         measured.set_data(k, log_safe(grad))
         bound.set_data(k, log_safe(limit))
-        measured.axes.set_xlim(-0.5, n_units + 0.5)
+        fit_count_xlim(measured.axes, 0, n_units)
         fit_log_ylim(measured.axes, grad, limit)
         problem = describe_problem(grad, "unit")
         set_status(status, problem or f"|d a_n / d a_0| = {grad[0]:.3g}", alarm=bool(problem))
@@ -215,7 +219,7 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
         w_line.set_data(layers, log_safe(grads.weight_norms))
         h_line.set_data(layers[:-1], log_safe(grads.act_norms))
         theory.set_data(layers[:-1], log_safe(predicted))
-        w_line.axes.set_xlim(0.5, depth + 1.5)
+        fit_count_xlim(w_line.axes, 1, depth + 1)
         fit_log_ylim(w_line.axes, grads.weight_norms, grads.act_norms)
         problem = describe_problem(grads.weight_norms, "layer", layers)
         with np.errstate(all="ignore"):  # 0/0 or inf/inf only happen when `problem` says so
@@ -256,7 +260,7 @@ def scalar_recurrence(mode: str | None = None) -> LiveFigure:
         measured.set_data(k, log_safe(grad))
         for line, w_ref in zip(refs, (0.5, 1.5)):
             line.set_data(k, log_safe(scalar_bptt(w_ref, T)))
-        measured.axes.set_xlim(-0.5, T + 0.5)
+        fit_count_xlim(measured.axes, 0, T)
         fit_log_ylim(measured.axes, grad, *(line.get_ydata() for line in refs))
         problem = describe_problem(grad, "step")
         set_status(status, problem or f"|dh_T / dh_0| = {grad[0]:.3g}", alarm=bool(problem))
@@ -296,7 +300,7 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
         t = np.arange(T + 1)
         measured.set_data(t, log_safe(norms))
         bound.set_data(t, log_safe(limit))
-        measured.axes.set_xlim(-0.5, T + 0.5)
+        fit_count_xlim(measured.axes, 0, T)
         fit_log_ylim(measured.axes, norms, limit)
         problem = describe_problem(norms, "step")
         with np.errstate(all="ignore"):
@@ -426,7 +430,7 @@ def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
         k = np.arange(T + 1)
         product.set_data(k, log_safe(path))
         grad.set_data(k, log_safe(cell))
-        product.axes.set_xlim(-0.5, T + 0.5)
+        fit_count_xlim(product.axes, 0, T)
         fit_log_ylim(product.axes, path, cell)
         problem = describe_problem(path, "step")
         set_status(status, problem or f"mean forget gate {np.mean(cache.f):.2f}; path to step 0: {path[0]:.2g}",
@@ -458,7 +462,7 @@ def gated_gradients(mode: str | None = None) -> LiveFigure:
                 ratio = norms / norms[T]
             line.set_data(np.arange(T + 1), log_safe(ratio))
             first[kind] = ratio[0]
-        lines["rnn"].axes.set_xlim(-0.5, T + 0.5)
+        fit_count_xlim(lines["rnn"].axes, 0, T)
         fit_log_ylim(lines["rnn"].axes, *(line.get_ydata() for line in lines.values()))
         set_status(status, "step 0 gets: " + ", ".join(f"{k.upper()} {v:.1g}" for k, v in first.items()))
 
@@ -499,7 +503,7 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
         norms = run.grad_norms[0]
         layers = np.arange(1, depth + 2)
         grads.set_data(layers, log_safe(norms))
-        grads.axes.set_xlim(0.5, depth + 1.5)
+        fit_count_xlim(grads.axes, 1, depth + 1)
         fit_log_ylim(grads.axes, norms)
         loss.set_data(np.arange(1, DEFAULT_STEPS + 1), log_safe(run.loss))
         fit_log_ylim(loss.axes, run.loss, [np.log(2)], pad=1.5)

@@ -58,6 +58,9 @@ def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: b
         ax.yaxis.set_major_locator(LogLocator(base=10, numticks=7))
         ax.yaxis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
+    # Grid and ticks under every data artist, as they are when a live figure repaints
+    # only its data over a cached background.
+    ax.set_axisbelow(True)
     return ax
 
 
@@ -96,15 +99,53 @@ def describe_problem(values, index_name: str = "layer", indices=None) -> str:
 
 
 def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
-    """Set a log y-range that shows every drawable value in `series`, padded by `pad`x."""
+    """Give `ax` a log y-range of whole decades showing every drawable value in `series`.
+
+    Values are padded by `pad`x. The range is kept while the data stay inside it and
+    fill a fair part of it, so neighbouring slider values keep the same ticks and a
+    live figure can redraw only its data (see `widgets.LiveFigure`).
+    """
     drawable = [s[np.isfinite(s)] for s in (log_safe(s) for s in series)]
     drawable = [s for s in drawable if s.size]
     if not drawable:
-        ax.set_ylim(1e-3, 1e3)
+        lo, hi = 1e-3, 1e3
+    else:
+        lo = max(min(float(s.min()) for s in drawable) / pad, LOG_FLOOR)
+        hi = min(max(float(s.max()) for s in drawable) * pad, LOG_CEIL)
+    lo, hi = 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
+    cur_lo, cur_hi = ax.get_ylim()
+    if 0 < cur_lo <= lo and hi <= cur_hi:
+        needed, shown = np.log10(hi) - np.log10(lo), np.log10(cur_hi) - np.log10(cur_lo)
+        if shown <= 1.5 * needed + 2:  # hysteresis: shrink only when the data use little of the range
+            return
+    ax.set_ylim(lo, hi)
+
+
+def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
+    """Give `ax` the y-range [0, t] with t a multiple of `step` at or above `top`.
+
+    Like `fit_log_ylim`, the range is kept while `top` stays inside it and above half of it.
+    """
+    cur_top = ax.get_ylim()[1]
+    if top <= cur_top <= 2 * max(top, step):
         return
-    lo = min(float(s.min()) for s in drawable)
-    hi = max(float(s.max()) for s in drawable)
-    ax.set_ylim(max(lo / pad, LOG_FLOOR), min(hi * pad, LOG_CEIL))
+    ax.set_ylim(0, step * max(1.0, np.ceil(top / step)))
+
+
+def fit_count_xlim(ax: Axes, first: int, last: int) -> None:
+    """Give `ax` an x-range showing whole-number positions first..last.
+
+    The right end is rounded up to a multiple of 5 (of 25 past 60) and kept while
+    `last` stays within one such step below it, so a drag along a depth or length
+    slider changes the ticks only every few values.
+    """
+    step = 5 if last <= 60 else 25
+    top = step * int(np.ceil(last / step))
+    cur_first, cur_top = (v + 0.5 for v in ax.get_xlim())
+    cur_top -= 1.0
+    if cur_first == first and last <= cur_top <= top + step:
+        return
+    ax.set_xlim(first - 0.5, top + 0.5)
 
 
 def status_text(ax: Axes) -> Text:

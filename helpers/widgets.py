@@ -1,7 +1,10 @@
 """Sliders with one name, range and format everywhere, and the live-figure pattern.
 
 The live-figure pattern: the figure and its artists are built once; moving a control
-only recomputes data, changes the artists in place and redraws. Shown as:
+only recomputes data, changes the artists in place and redraws. The redraw is a blit
+whenever it can be: the axes, ticks, labels and legends are rendered once and kept as
+a background; a move that leaves them as they were only repaints the data artists
+(lines, patches, images, texts) over that background. Shown as:
 
 - "ipympl": an interactive canvas updated in place (the default in a Jupyter kernel),
 - "image": a plain PNG image refreshed on every change (when ipympl is unavailable,
@@ -20,8 +23,10 @@ from typing import Callable
 
 import ipywidgets as W
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from helpers.activations import ACTIVATION_NAMES
 from helpers.network import INIT_SCHEMES
@@ -30,6 +35,8 @@ from helpers.progress import in_kernel
 
 LIVE_MODES = ("auto", "ipympl", "image", "agg")
 _live_mode = "auto"
+
+BACKGROUNDS_KEPT = 8  # per live figure; each is width x height x 4 bytes (about 1 MB)
 
 _STYLE = {"description_width": "11em"}
 _LAYOUT = W.Layout(width="34em")
@@ -148,6 +155,46 @@ def figure_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def canvas_png(fig: Figure) -> bytes:
+    """What the figure's Agg canvas holds now, as PNG bytes (no re-rendering)."""
+    buf = io.BytesIO()
+    # Fast compression: a slider frame is shown once, so encoding time matters more than size.
+    Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def data_artists(fig: Figure) -> list[Artist]:
+    """The artists a live update may change: every axes' lines, patches, images, collections, texts.
+
+    In drawing order (axes by axes, then by zorder).
+    """
+    found = []
+    for ax in fig.axes:
+        children = [*ax.collections, *ax.patches, *ax.lines, *ax.images, *ax.texts]
+        found += sorted(children, key=lambda a: a.get_zorder())
+    return found
+
+
+def background_key(fig: Figure, artists: list[Artist]) -> tuple:
+    """Everything the rendered background depends on besides the figure's size.
+
+    Size and dpi (ipympl changes the dpi on high-density screens), limits, scales, ticks
+    and their labels, titles, axis labels, frames, legends, figure texts, and which data artists exist. Equal keys: the cached background is still right.
+    """
+    key = [fig.dpi, tuple(fig.bbox.size), tuple(id(a) for a in artists), tuple(t.get_text() for t in fig.texts)]
+    for ax in fig.axes:
+        key += [ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+                ax.get_title(), ax.get_title("left"), ax.get_title("right"), ax.get_xlabel(), ax.get_ylabel(),
+                tuple(spine.get_visible() for spine in ax.spines.values())]
+        for axis in (ax.xaxis, ax.yaxis):
+            locs = axis.get_majorticklocs()
+            key += [tuple(locs), tuple(axis.get_major_formatter().format_ticks(locs))]
+        legend = ax.get_legend()
+        if legend is not None:
+            key += [legend.get_visible(), tuple(t.get_text() for t in legend.get_texts())]
+    return tuple(key)
+
+
 class LiveFigure:
     """A figure built once whose artists follow a set of controls.
 
@@ -167,6 +214,9 @@ class LiveFigure:
         self.view = _attach_canvas(fig, self.mode)
         self.message = W.HTML("")
         self.last_error: Exception | None = None
+        # Renderings of the figure without its data artists, by `background_key`.
+        self._backgrounds: dict[tuple, object] = {}
+        self.full_draws = 0  # how many redraws could not be blits
         self.widget = self._layout()
         self._update(**self.values)
         self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
@@ -194,15 +244,37 @@ class LiveFigure:
         self._redraw()
 
     def _redraw(self) -> None:
-        if self.mode == "ipympl":
-            # Render and send now: draw_idle() would first ask the browser to ask
-            # back for a frame, a round trip per update. ipywidgets already holds
-            # back slider messages while the kernel is busy, so drags do not pile up.
-            self.fig.canvas.draw()
-        elif self.mode == "image":
-            self.view.value = figure_png(self.fig)
+        """Bring the canvas up to date, by a blit when the background is unchanged, and show it."""
+        artists = data_artists(self.fig)
+        key = background_key(self.fig, artists)
+        canvas = self.fig.canvas
+        background = self._backgrounds.pop(key, None)
+        if background is None:
+            for artist in artists:  # left out of the background, painted below
+                artist.set_animated(True)
+            try:
+                # The Agg draw itself: ipympl's draw() would also send this half-drawn frame.
+                FigureCanvasAgg.draw(canvas)
+            finally:
+                for artist in artists:  # any other draw (savefig, browser refresh) shows them all
+                    artist.set_animated(False)
+            background = canvas.copy_from_bbox(self.fig.bbox)
+            self.full_draws += 1
         else:
-            self.fig.canvas.draw()
+            canvas.restore_region(background)
+        # Most recently used last; a few are kept so switching back to an option is a blit too.
+        self._backgrounds[key] = background
+        while len(self._backgrounds) > BACKGROUNDS_KEPT:
+            self._backgrounds.pop(next(iter(self._backgrounds)))
+        for artist in artists:
+            self.fig.draw_artist(artist)
+        if self.mode == "ipympl":
+            # Sends the changed pixels now: draw_idle() would first ask the browser to
+            # ask back for a frame, a round trip per update. ipywidgets already holds
+            # back slider messages while the kernel is busy, so drags do not pile up.
+            canvas.blit(self.fig.bbox)
+        elif self.mode == "image":
+            self.view.value = canvas_png(self.fig)
 
     def _on_change(self, change) -> None:
         try:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers.plots import describe_problem, fit_log_ylim, log_safe, new_figure
+from helpers.plots import describe_problem, fit_count_xlim, fit_linear_ylim, fit_log_ylim, log_safe, new_figure
 
 
 def test_log_safe_hides_what_a_log_axis_cannot_draw():
@@ -31,3 +31,40 @@ def test_fit_log_ylim_covers_every_drawable_value():
     fit_log_ylim(ax, [1e-8, np.nan, 1e3], [0.0, 5.0])
     lo, hi = ax.get_ylim()
     assert lo <= 1e-8 and hi >= 1e3
+
+
+def test_fit_log_ylim_uses_whole_decades_and_keeps_them_for_small_changes():
+    fig, (ax,) = new_figure()
+    ax.set_yscale("log")
+    fit_log_ylim(ax, [0.02, 40.0])  # padded 3x: 0.0067 .. 120
+    assert ax.get_ylim() == (1e-3, 1e3)
+    fit_log_ylim(ax, [0.03, 50.0])  # still inside: same ticks
+    assert ax.get_ylim() == (1e-3, 1e3)
+    fit_log_ylim(ax, [0.03, 5e3])  # leaves the range: grows
+    assert ax.get_ylim() == (1e-2, 1e5)
+    fit_log_ylim(ax, [1e-40, 1.0])
+    fit_log_ylim(ax, [0.5, 1.0])  # uses 1 decade of 41: shrinks
+    assert ax.get_ylim() == (0.1, 10.0)
+
+
+def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
+    fig, (ax,) = new_figure()
+    fit_linear_ylim(ax, 0.12)
+    assert ax.get_ylim() == pytest.approx((0.0, 0.15))
+    fit_linear_ylim(ax, 0.09)
+    assert ax.get_ylim() == pytest.approx((0.0, 0.15))
+    fit_linear_ylim(ax, 0.03)
+    assert ax.get_ylim() == pytest.approx((0.0, 0.05))
+
+
+def test_fit_count_xlim_rounds_the_right_end_up_and_keeps_it_while_dragging():
+    fig, (ax,) = new_figure()
+    fit_count_xlim(ax, 1, 11)
+    assert ax.get_xlim() == (0.5, 15.5)
+    for last in (12, 13, 14, 15, 10, 16, 20):
+        fit_count_xlim(ax, 1, last)
+        assert ax.get_xlim()[1] in (15.5, 20.5) and ax.get_xlim()[1] >= last
+    fit_count_xlim(ax, 1, 3)
+    assert ax.get_xlim() == (0.5, 5.5)
+    fit_count_xlim(ax, 0, 199)
+    assert ax.get_xlim() == (-0.5, 200.5)

@@ -269,3 +269,35 @@ def test_remedies_lab_calls_a_balanced_but_huge_gradient_exploding():
     assert "non-finite" in status(lf, ax=1)
     lf.controls["clip"].value = 0.3
     assert "non-finite" not in status(lf, ax=1)  # clipping keeps the run finite
+
+
+@pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__)
+def test_blitted_canvas_shows_what_a_full_draw_shows(make):
+    """After any move, what the canvas holds (often a blit) is what drawing everything gives."""
+    lf = make(mode="agg")
+    # Data painted over the background lands on top of the axes' frame, which a full
+    # draw puts above it; the comparison leaves the frame out.
+    for ax in lf.fig.axes:
+        ax.spines[:].set_visible(False)
+    lf.refresh()
+    worst = 0.0
+    for control in lf.controls.values():
+        for value in control_values(control):
+            control.value = value
+            shown = np.array(lf.fig.canvas.buffer_rgba())
+            lf.fig.canvas.draw()  # everything, from scratch
+            full = np.asarray(lf.fig.canvas.buffer_rgba())
+            worst = max(worst, np.any(shown != full, axis=-1).mean())
+    assert worst == 0.0
+
+
+def test_neighbouring_slider_values_are_blits_and_new_ticks_are_full_draws():
+    lf = live.layer_gradients(mode="agg")
+    scale = lf.controls["scale"]
+    start = lf.full_draws
+    for _ in range(5):  # a drag: small steps keep the axes as they are
+        scale.value *= 1.05
+    assert lf.full_draws - start <= 1
+    lf.controls["depth"].value = 3  # new x-range: the background must be redrawn
+    assert lf.full_draws - start >= 1
+    assert lf.fig.axes[0].get_xlim()[1] < 6
