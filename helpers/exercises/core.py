@@ -1,0 +1,157 @@
+"""The exercise registry, `check`, and the verdicts it shows."""
+from __future__ import annotations
+
+import dis
+import html
+import importlib
+import inspect
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+NOT_ATTEMPTED, WRONG, CORRECT = "not attempted", "wrong", "correct"
+NOTEBOOK_MODULES = ("nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07", "nb08")
+_COLORS = {NOT_ATTEMPTED: "#999999", WRONG: "#D55E00", CORRECT: "#009E73"}
+_results: dict[str, "Verdict"] = {}
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: `answer` is the name the student's cell defines.
+
+    `test(answer) -> str | None` returns None when the answer is right, else a hint
+    that helps without giving the answer away. It may raise: that is a verdict too.
+    """
+    id: str
+    title: str
+    answer: str
+    test: Callable[[object], str | None]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: str
+    title: str
+    status: str
+    message: str
+
+    @property
+    def text(self) -> str:
+        head = {NOT_ATTEMPTED: "not attempted yet", WRONG: "not yet", CORRECT: "correct"}[self.status]
+        return f"Exercise {self.id} ({self.title}): {head}. {self.message}".strip()
+
+    def _repr_mimebundle_(self, **kwargs):
+        color = _COLORS[self.status]
+        box = (f"<div style='border-left:4px solid {color};padding:4px 10px;margin:4px 0'>"
+               f"<b style='color:{color}'>{html.escape(self.text)}</b></div>")
+        return {"text/plain": self.text, "text/html": box}
+
+
+def exercises() -> dict[str, Exercise]:
+    """Every exercise of the course by id ("01.1", ...), in order."""
+    found = {}
+    for name in NOTEBOOK_MODULES:
+        module = importlib.import_module(f"helpers.exercises.{name}")
+        found.update((ex.id, ex) for ex in module.EXERCISES)
+    return found
+
+
+def is_stub(value) -> bool:
+    """True for the placeholders exercise cells start with: `...`, None, or a function whose body does nothing.
+
+    A body of only a docstring and `...` compiles to "return None"; anything a student
+    writes adds instructions (a function that computes but forgets `return` is not a stub).
+    """
+    if value is ... or value is None:
+        return True
+    code = getattr(value, "__code__", None)
+    if code is None:
+        return False
+    return all(ins.opname in ("RESUME", "NOP", "RETURN_VALUE")
+               or (ins.opname in ("LOAD_CONST", "RETURN_CONST") and ins.argval is None)
+               for ins in dis.get_instructions(code))
+
+
+def evaluate(exercise: Exercise, namespace: dict) -> Verdict:
+    """The verdict on the answer `namespace` holds for `exercise`; never raises."""
+    def verdict(status, message):
+        return Verdict(exercise.id, exercise.title, status, message)
+
+    value = namespace.get(exercise.answer, ...)
+    if exercise.answer not in namespace:
+        return verdict(NOT_ATTEMPTED, f"Run the cell that defines `{exercise.answer}` first.")
+    if is_stub(value):
+        return verdict(NOT_ATTEMPTED, f"Replace the `...` in `{exercise.answer}` with your answer and run the cell.")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the student's overflow is a verdict, not a warning
+            hint = exercise.test(value)
+    except Exception as err:  # the student's code raised: say what, keep the notebook running
+        return verdict(WRONG, f"Checking it raised {type(err).__name__}: {err}")
+    if hint:
+        return verdict(WRONG, hint)
+    return verdict(CORRECT, "")
+
+
+def _caller_namespace() -> dict:
+    """The notebook's namespace in IPython, else the globals of whoever called `check`."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        return shell.user_ns
+    return inspect.currentframe().f_back.f_back.f_globals
+
+
+def check(exercise_id: str, namespace: dict | None = None) -> Verdict:
+    """Check exercise `exercise_id` ("03.2") against the notebook's answer and show the verdict."""
+    known = exercises()
+    if exercise_id not in known:
+        raise ValueError(f"unknown exercise {exercise_id!r}; exercises are: {', '.join(known)}")
+    result = evaluate(known[exercise_id], _caller_namespace() if namespace is None else namespace)
+    _results[exercise_id] = result
+    return result
+
+
+def results() -> dict[str, Verdict]:
+    """The latest verdict of every exercise checked in this session, by id."""
+    return dict(_results)
+
+
+# --- building blocks for the exercises' tests; each returns a hint, or None when right ---
+
+def number(value, what: str) -> float:
+    """`value` as a float, or a ValueError saying a single number is wanted."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} should be a single number, not {type(value).__name__}") from None
+
+
+def same_array(got, expected, rtol: float = 1e-6, what: str = "your result") -> str | None:
+    """None if `got` has `expected`'s shape and values; else what is off (shape, or where it differs)."""
+    expected = np.asarray(expected, dtype=float)
+    got = np.asarray(got, dtype=float)
+    if got.shape != expected.shape:
+        return f"{what} has shape {got.shape}; it should have shape {expected.shape}."
+    if not np.isfinite(got).all():
+        return f"{what} contains inf or NaN where every value should be finite."
+    if not np.allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max(initial=1e-12)):
+        return f"{what} has the right shape but not the right values."
+    return None
+
+
+def within_factor(value, truth: float, factor: float, what: str) -> str | None:
+    """None if `value` is within `factor`x of `truth`; else which way it is off (not by how much)."""
+    value = number(value, what)
+    if not value > 0:
+        return f"{what} should be a positive number."
+    if value > truth * factor:
+        return f"{what} is too large by more than a factor of {factor:g}."
+    if value < truth / factor:
+        return f"{what} is too small by more than a factor of {factor:g}."
+    return None

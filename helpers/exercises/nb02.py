@@ -1,0 +1,53 @@
+"""Exercises of notebook 02 (sigmoid saturation)."""
+import math
+
+import numpy as np
+
+from helpers.activations import saturation_fraction, tanh_prime
+from helpers.exercises.core import Exercise, number
+from helpers.exercises.nb01 import derivative_hint
+
+SATURATION_TOL = 0.1  # a unit is saturated where f'(z) < 10% of the largest f'
+
+
+def _saturated_test(fn):
+    rng = np.random.default_rng(2)
+    for z in (rng.normal(0, 4, 5000), rng.normal(0, 0.5, (40, 30)), np.array([0.0, 3.0, -10.0])):
+        got = number(fn(z), "The fraction")
+        expected = saturation_fraction(z, "sigmoid", SATURATION_TOL)
+        if got > 1:
+            return "Give a fraction between 0 and 1, not a percentage or a count."
+        if np.isclose(got, float(np.mean(np.abs(z) > 4))) and not np.isclose(got, expected):
+            return "Compare the slope with 10% of its largest value, not |z| with a fixed number."
+        if np.isclose(got, float(np.mean(tanh_prime(z) < SATURATION_TOL))) and not np.isclose(got, expected):
+            return "That is the tanh's slope; this exercise is about the sigmoid."
+        if not np.isclose(got, expected, atol=1e-9):
+            return ("Not the share of entries whose slope is below 10% of the sigmoid's largest slope. "
+                    "What is that largest slope?")
+    return None
+
+
+def scale_10_saturated_percent() -> float:
+    """% of sigmoid units with f'(z) < 0.1 max f' when z ~ N(0, 10^2), the figure's scale 10, spread 1."""
+    slope = SATURATION_TOL * 0.25  # the sigmoid's largest slope is 1/4
+    s = (1 + math.sqrt(1 - 4 * slope)) / 2  # sigma(z*), from sigma (1 - sigma) = slope
+    z_star = math.log(s / (1 - s))
+    return 100 * math.erfc(z_star / 10.0 / math.sqrt(2))
+
+
+def _percent_test(guess):
+    value = number(guess, "Your guess")
+    if 0 < value < 1:
+        return "Give a percentage between 0 and 100, not a fraction."
+    truth = scale_10_saturated_percent()
+    if abs(value - truth) > 10:
+        return f"More than 10 percentage points {'too high' if value > truth else 'too low'}."
+    return None
+
+
+EXERCISES = [
+    Exercise("02.1", "the tanh's derivative", "my_tanh_prime",
+             lambda fn: derivative_hint(fn, tanh_prime, "derivative")),
+    Exercise("02.2", "the share of saturated units", "my_saturated_fraction", _saturated_test),
+    Exercise("02.3", "predict: saturation at weight scale 10", "guess_saturated_percent", _percent_test),
+]

@@ -1,0 +1,122 @@
+"""The capstone (notebook 08): three broken training setups, and checks that a fix really works.
+
+Each check trains what the student built, the same way the notebook trains the
+broken version, and asks for three things: a healthy gradient report at the start,
+no inf/NaN, and a loss that really falls (and, for classifiers, held-out accuracy).
+"""
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.data import load_insurance, standardize
+from helpers.exercises.core import Exercise
+from helpers.health import gradient_health
+from helpers.rnn import RNNRegressor
+from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task
+from helpers.training import TrainLog, binary_accuracy, linear_layers, train
+
+DEEP_DEPTH, RELU_DEPTH, WIDTH = 12, 10, 32
+N_TRAIN = 800  # of the 1000 people; the rest measure accuracy
+CLASSIFIER_SETTINGS = dict(steps=300, lr=0.5, loss="bce", batch_size=100, seed=0, progress=False)
+RNN_SETTINGS = dict(steps=300, lr=0.3, loss="mse", batch_size=100, seed=0, progress=False)
+RNN_KEYS = ("radius", "lr", "clip_norm", "clip_value")
+MIN_ACCURACY = 0.7
+
+
+def insurance_split():
+    """Standardized insurance data: X_train (800, 4), y_train (800,), X_test (200, 4), y_test (200,)."""
+    data = load_insurance()
+    X, _, _ = standardize(data.X)
+    return X[:N_TRAIN], data.y[:N_TRAIN], X[N_TRAIN:], data.y[N_TRAIN:]
+
+
+def mlp(depth: int, activation: type[nn.Module], seed: int = 0) -> nn.Sequential:
+    """4 inputs -> `depth` hidden layers of WIDTH units with `activation` -> 1 logit (torch's default init)."""
+    torch.manual_seed(seed)
+    layers, n_in = [], 4
+    for _ in range(depth):
+        layers += [nn.Linear(n_in, WIDTH), activation()]
+        n_in = WIDTH
+    return nn.Sequential(*layers, nn.Linear(n_in, 1))
+
+
+def broken_deep_network() -> nn.Sequential:
+    """Setup 1: twelve sigmoid layers with torch's default initialisation."""
+    return mlp(DEEP_DEPTH, nn.Sigmoid)
+
+
+def broken_relu_network() -> nn.Sequential:
+    """Setup 3: ten ReLU layers whose weights were drawn from N(0, 1)."""
+    model = mlp(RELU_DEPTH, nn.ReLU)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _, layer in linear_layers(model):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator))
+            layer.bias.zero_()
+    return model
+
+
+def adding_data():
+    """The adding problem of notebook 05: x (1000, 20, 2), y (1000,)."""
+    return make_adding_task(1000, 20, np.random.default_rng(0))
+
+
+def train_rnn(radius: float = 1.5, **settings) -> TrainLog:
+    """Setup 2 as notebook 05 trains it; `settings` override lr or add clip_norm / clip_value."""
+    return train(RNNRegressor(2, hidden=32, radius=radius, seed=0), *adding_data(), **{**RNN_SETTINGS, **settings})
+
+
+def classifier_hint(model) -> str | None:
+    """None if `model` has a healthy start, then trains without inf/NaN to MIN_ACCURACY held-out."""
+    X, y, X_test, y_test = insurance_split()
+    report = gradient_health(model, X, y)
+    if report.verdict != "healthy":
+        return f"The gradient health report still says {report.verdict}: {report.reason}."
+    log = train(model, X, y, **CLASSIFIER_SETTINGS)
+    if log.first_nonfinite_step is not None:
+        return f"Training produced inf/NaN at step {log.first_nonfinite_step}."
+    accuracy = binary_accuracy(model, X_test, y_test)
+    if not log.loss[-20:].mean() < 0.9 * log.loss[0] or accuracy < MIN_ACCURACY:
+        return f"Healthy at the start, but after training it gets {100 * accuracy:.0f}% of new people right."
+    return None
+
+
+def _deep_test(build):
+    model = build()
+    if not isinstance(model, nn.Module):
+        return "Return the network (a torch module), built fresh on each call."
+    if len(linear_layers(model)) < DEEP_DEPTH + 1:
+        return f"Keep the network deep: at least {DEEP_DEPTH} hidden layers. Fix it without removing layers."
+    return classifier_hint(model)
+
+
+def _rnn_test(settings):
+    if not isinstance(settings, dict) or not set(settings) <= set(RNN_KEYS):
+        return f"Give a dict whose keys are some of: {', '.join(RNN_KEYS)}."
+    if settings.get("lr", RNN_SETTINGS["lr"]) < 0.1:
+        return "Keep the learning rate at 0.1 or above: a tiny step hides the problem instead of fixing it."
+    log = train_rnn(**settings)
+    if log.first_nonfinite_step is not None:
+        return f"Still inf/NaN, first at step {log.first_nonfinite_step}."
+    final = float(np.mean(log.loss[-20:]))
+    if not final < 0.8 * ADDING_BASELINE_MSE:
+        return f"No NaN any more, but the final loss {final:.3f} is not clearly below the baseline."
+    return None
+
+
+def _init_test(fix):
+    model = broken_relu_network()
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    result = fix(model)
+    if result is not None and result is not model:
+        return "Change the weights of the model you are given, in place; do not build a new one."
+    if [tuple(p.shape) for p in model.parameters()] != shapes:
+        return "Keep the architecture: only the initial weights may change."
+    return classifier_hint(model)
+
+
+EXERCISES = [
+    Exercise("08.1", "repair the deep sigmoid network", "fixed_deep_network", _deep_test),
+    Exercise("08.2", "repair the exploding RNN", "fixed_rnn_settings", _rnn_test),
+    Exercise("08.3", "repair the initialisation", "fix_initialisation", _init_test),
+]
