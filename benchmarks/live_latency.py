@@ -5,9 +5,10 @@
 
 For each figure and each control, the control is moved back and forth between two
 neighbouring values at its default, its minimum and its maximum; each move is one
-update (compute, set artists' data, Agg draw of the whole canvas). "image" mode adds
-the PNG encoding of the fallback used when ipympl is unavailable. Medians and p95
-in milliseconds. The browser adds transport and painting on top: see browser_latency.
+update (compute, set artists' data, then a blit of the data over the cached background
+or, when limits or ticks changed, a full Agg draw: the "full" column counts those).
+"image" mode adds the PNG encoding of the fallback used when ipympl is unavailable.
+Medians and p95 in milliseconds. The browser adds transport and painting on top: see browser_latency.
 """
 import json
 import sys
@@ -58,16 +59,16 @@ def positions(control) -> dict:
     return pairs
 
 
-def time_updates(lf, control, values: list) -> np.ndarray:
-    """Milliseconds per update, cycling through `values` REPEATS times."""
-    times = []
+def time_updates(lf, control, values: list) -> tuple[np.ndarray, int]:
+    """Milliseconds per update, cycling through `values` REPEATS times; and how many were full draws."""
+    times, full_before = [], lf.full_draws
     for i in range(REPEATS):
         value = values[i % len(values)]
         t0 = time.perf_counter()
         control.value = value
         times.append((time.perf_counter() - t0) * 1e3)
         assert lf.last_error is None, lf.last_error
-    return np.array(times)
+    return np.array(times), lf.full_draws - full_before
 
 
 def measure(mode: str, notebooks: list) -> list:
@@ -81,20 +82,21 @@ def measure(mode: str, notebooks: list) -> list:
                 default = control.value
                 for where, values in positions(control).items():
                     control.value = values[0]
-                    ms = time_updates(lf, control, values)
+                    ms, full = time_updates(lf, control, values)
                     rows.append(dict(notebook=notebook, figure=make.__name__, control=name, where=where,
                                      mode=mode, median_ms=float(np.median(ms)),
-                                     p95_ms=float(np.percentile(ms, 95))))
+                                     p95_ms=float(np.percentile(ms, 95)), full_draws=full))
                 control.value = default
     return rows
 
 
 def main(notebooks: list) -> int:
     rows = measure("agg", notebooks) + measure("image", notebooks)
-    print(f"{'nb':<3} {'figure':<17} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7}  (ms)")
+    print(f"{'nb':<3} {'figure':<17} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7} "
+          f"{'full':>5}  (ms; full draws of {REPEATS} updates)")
     for r in rows:
         print(f"{r['notebook']:<3} {r['figure']:<17} {r['control']:<11} {r['where']:<8} {r['mode']:<6} "
-              f"{r['median_ms']:7.1f} {r['p95_ms']:7.1f}")
+              f"{r['median_ms']:7.1f} {r['p95_ms']:7.1f} {r['full_draws']:5d}")
     for mode in ("agg", "image"):
         sel = [r for r in rows if r["mode"] == mode]
         worst_med = max(r["median_ms"] for r in sel)
