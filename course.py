@@ -4,7 +4,14 @@
     python course.py test   # install into .venv (first time), run the whole test suite
     python course.py execute [NOTEBOOK ...]   # Restart & Run All, saving outputs (after editing)
 
+For instructors (see "For instructors" in README.md):
+
+    python course.py release DEST       # the course as students get it, without solutions
+    python course.py solutions DEST     # the notebooks with the reference solutions filled in
+    python course.py grade FOLDER [--out CSV] [--timeout S]   # grade every *.ipynb in FOLDER
+
 Extra arguments after `test` go to pytest, e.g. `python course.py test -k chain`.
+Paths are relative to the course folder.
 """
 import os
 import subprocess
@@ -15,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / "installed-requirements.txt"
+GRADING = ("release", "solutions", "grade")  # subcommands of helpers.grading
 
 
 def venv_python() -> Path:
@@ -44,7 +52,7 @@ def clean_env() -> dict:
 
 
 def main(argv: list) -> int:
-    if not argv or argv[0] not in ("lab", "test", "execute"):
+    if not argv or argv[0] not in ("lab", "test", "execute", *GRADING):
         print(__doc__)
         return 2
     python = ensure_installed()
@@ -52,6 +60,8 @@ def main(argv: list) -> int:
         cmd = [str(python), "-m", "jupyterlab", "notebooks/00_start_here.ipynb", *argv[1:]]
     elif argv[0] == "execute":
         cmd = [str(python), "-m", "helpers.execute", *argv[1:]]
+    elif argv[0] in GRADING:
+        cmd = [str(python), "-m", "helpers.grading", *argv]
     else:
         cmd = [str(python), "-m", "pytest", *argv[1:]]
     return subprocess.run(cmd, cwd=ROOT, env=clean_env()).returncode
