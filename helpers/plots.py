@@ -112,13 +112,17 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
     else:
         lo = max(min(float(s.min()) for s in drawable) / pad, LOG_FLOOR)
         hi = min(max(float(s.max()) for s in drawable) * pad, LOG_CEIL)
-    lo, hi = 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
+    lo, hi = np.floor(np.log10(lo)), np.ceil(np.log10(hi))  # in decades from here on
     cur_lo, cur_hi = ax.get_ylim()
-    if 0 < cur_lo <= lo and hi <= cur_hi:
-        needed, shown = np.log10(hi) - np.log10(lo), np.log10(cur_hi) - np.log10(cur_lo)
-        if shown <= 1.5 * needed + 2:  # hysteresis: shrink only when the data use little of the range
+    if 0 < cur_lo <= 10.0 ** lo and 10.0 ** hi <= cur_hi:
+        shown = np.log10(cur_hi) - np.log10(cur_lo)
+        if shown <= 1.5 * (hi - lo) + 2:  # hysteresis: shrink only when the data use little of the range
             return
-    ax.set_ylim(lo, hi)
+    # A new range gets a margin of a fifth of its span (at least a decade) on each side,
+    # so a drag that keeps stretching the data redraws the ticks every few steps, not every step.
+    margin = max(1.0, np.floor(0.2 * (hi - lo)))
+    floor, ceil = np.log10(LOG_FLOOR), np.log10(LOG_CEIL)
+    ax.set_ylim(10.0 ** max(lo - margin, floor), 10.0 ** min(hi + margin, ceil))
 
 
 def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:

@@ -36,15 +36,16 @@ def test_fit_log_ylim_covers_every_drawable_value():
 def test_fit_log_ylim_uses_whole_decades_and_keeps_them_for_small_changes():
     fig, (ax,) = new_figure()
     ax.set_yscale("log")
-    fit_log_ylim(ax, [0.02, 40.0])  # padded 3x: 0.0067 .. 120
-    assert ax.get_ylim() == (1e-3, 1e3)
-    fit_log_ylim(ax, [0.03, 50.0])  # still inside: same ticks
-    assert ax.get_ylim() == (1e-3, 1e3)
+    fit_log_ylim(ax, [0.02, 40.0])  # padded 3x: 0.0067 .. 120, then a decade of margin
+    assert ax.get_ylim() == (1e-4, 1e4)
+    fit_log_ylim(ax, [0.03, 500.0])  # still inside: same ticks
+    assert ax.get_ylim() == (1e-4, 1e4)
     fit_log_ylim(ax, [0.03, 5e3])  # leaves the range: grows
-    assert ax.get_ylim() == (1e-2, 1e5)
-    fit_log_ylim(ax, [1e-40, 1.0])
-    fit_log_ylim(ax, [0.5, 1.0])  # uses 1 decade of 41: shrinks
-    assert ax.get_ylim() == (0.1, 10.0)
+    assert ax.get_ylim() == (1e-3, 1e6)
+    fit_log_ylim(ax, [1e-40, 1.0])  # 42 decades: 8 of margin on each side
+    assert ax.get_ylim() == (1e-49, 1e9)
+    fit_log_ylim(ax, [0.5, 1.0])  # uses 2 decades of 58: shrinks
+    assert ax.get_ylim() == (1e-2, 1e2)
 
 
 def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
