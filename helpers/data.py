@@ -246,6 +246,13 @@ def standardize(X, mean=None, std=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     return (X - mean) / std, mean, std
 
 
+def insurance_batch(n_rows: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n_rows` people of the insurance data, standardized over all of it: X (n_rows, 4), y (n_rows,)."""
+    data = load_insurance()
+    X, _, _ = standardize(data.X)
+    return X[:n_rows], data.y[:n_rows]
+
+
 def main(argv=None) -> int:
     """Command line: regenerate data/insurance.csv (or another path) from the generator."""
     parser = argparse.ArgumentParser(prog="python -m helpers.data", description="Regenerate the insurance CSV.")

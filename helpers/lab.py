@@ -36,7 +36,7 @@ from helpers.network import NetConfig, _frobenius_norms, init_params, numpy_laye
 # the slowest setting (sigmoid + batch norm + residual) ~37 ms and ~87 ms.
 DEFAULT_STEPS = 20  # enough for the remedies to separate at lr = 0.1
 DEFAULT_WIDTH = 16
-DEFAULT_BATCH = 32  # rows of data to train on, e.g. helpers.live.insurance_batch(DEFAULT_BATCH)
+DEFAULT_BATCH = 32  # rows of data to train on, e.g. helpers.data.insurance_batch(DEFAULT_BATCH)
 CLIP_NORM_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6)
 
 

@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 from helpers.activations import get_activation
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
 from helpers.cliff import cliff_loss, descend
-from helpers.data import load_insurance, standardize
+from helpers.data import insurance_batch
 from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forward, per_timestep_grad_norms
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
@@ -188,13 +188,6 @@ def sigmoid_chain(mode: str | None = None) -> LiveFigure:
 
 
 # --- 03: per-layer gradient norms in a deep network ----------------------------------
-
-def insurance_batch(n_rows: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """The first `n_rows` people of the insurance data, standardized: X (n_rows, 4), y (n_rows,)."""
-    data = load_insurance()
-    X, _, _ = standardize(data.X)
-    return X[:n_rows], data.y[:n_rows]
-
 
 def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
     """Per-layer gradient norms of a deep network on the insurance batch, with the theory curve."""

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import live
 from helpers.chain import chain_bound_curve
+from helpers.data import insurance_batch
 from helpers.network import NetConfig, init_params, to_torch, torch_layer_gradients
 from helpers.plots import log_safe
 from helpers.rnn import RNNRegressor
@@ -137,7 +138,7 @@ def test_layer_gradients_plot_matches_autograd(depth, scale, activation, init):
     lf.controls["scale"].value = scale
     lf.controls["activation"].value = activation
     lf.controls["init"].value = init
-    x, y = live.insurance_batch()
+    x, y = insurance_batch()
     config = NetConfig(depth=depth, width=32, activation=activation, init=init, weight_scale=scale)
     _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), activation), x, y)
     np.testing.assert_allclose(line_y(lf, "weight_grads"), log_safe(expected), rtol=1e-7)
@@ -251,7 +252,7 @@ def test_remedies_lab_shows_autograd_norms_and_turns_healthy_with_remedies():
 
     lf = live.remedies_lab(mode="agg")
     assert status(lf).startswith("vanishing")  # sigmoid, depth 20: the starting point
-    x, y = live.insurance_batch(DEFAULT_BATCH)
+    x, y = insurance_batch(DEFAULT_BATCH)
     config = NetConfig(depth=20, width=DEFAULT_WIDTH, activation="sigmoid", init="xavier")
     _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), "sigmoid"), x, y)
     np.testing.assert_allclose(line_y(lf), log_safe(expected), rtol=1e-9)

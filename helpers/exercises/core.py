@@ -155,3 +155,24 @@ def within_factor(value, truth: float, factor: float, what: str) -> str | None:
     if value < truth / factor:
         return f"{what} is too small by more than a factor of {factor:g}."
     return None
+
+
+# Large |z| included: a formula that overflows there is a wrong answer.
+Z_POINTS = np.concatenate([np.linspace(-12, 12, 49), [-800.0, -40.0, 40.0, 800.0]])
+
+
+def derivative_hint(fn, reference, name: str) -> str | None:
+    """Test `fn` against `reference` elementwise, at 0 first, then everywhere (incl. large |z|)."""
+    at_zero = float(np.asarray(fn(np.array([0.0])), dtype=float).ravel()[0])
+    if not np.isclose(at_zero, float(reference(np.array([0.0]))[0]), rtol=1e-6):
+        return (f"At z = 0 your {name} gives {at_zero:.4g}. Work out the slope at that one point by hand "
+                "and compare.")
+    z = Z_POINTS.reshape(-1, 1) * np.ones((1, 2))  # (53, 2): any shape must work
+    got = np.asarray(fn(z), dtype=float)
+    if got.shape != z.shape:
+        return f"For an input of shape {z.shape} your function returns shape {got.shape}: work elementwise."
+    if not np.isfinite(got).all():
+        return "Right near 0, but it gives inf or NaN for very large |z| (try z = -800)."
+    if not np.allclose(got, reference(z), rtol=1e-6, atol=1e-12):
+        return "Right at 0 but not everywhere: check a point far from 0, where the curve is flat."
+    return None

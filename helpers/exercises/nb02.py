@@ -4,8 +4,7 @@ import math
 import numpy as np
 
 from helpers.activations import saturation_fraction, tanh_prime
-from helpers.exercises.core import Exercise, number
-from helpers.exercises.nb01 import derivative_hint
+from helpers.exercises.core import Exercise, derivative_hint, number
 
 SATURATION_TOL = 0.1  # a unit is saturated where f'(z) < 10% of the largest f'
 

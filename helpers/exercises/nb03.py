@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
+from helpers.data import insurance_batch
 from helpers.exercises.core import Exercise, number, same_array, within_factor
-from helpers.live import insurance_batch
 from helpers.network import NetConfig, init_params, numpy_layer_gradients
 
 

@@ -1,9 +1,9 @@
 """Exercises of notebook 07 (remedies)."""
 import numpy as np
 
+from helpers.data import insurance_batch
 from helpers.exercises.core import Exercise
 from helpers.lab import DEFAULT_BATCH, DEFAULT_WIDTH, numpy_train
-from helpers.live import insurance_batch
 from helpers.network import NetConfig
 
 REMEDY_DEPTH = 30

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.data import load_insurance, standardize
+from helpers.data import DEFAULT_ROWS, insurance_batch
 from helpers.exercises.core import Exercise
 from helpers.health import gradient_health
 from helpers.rnn import RNNRegressor
@@ -25,9 +25,8 @@ MIN_ACCURACY = 0.7
 
 def insurance_split():
     """Standardized insurance data: X_train (800, 4), y_train (800,), X_test (200, 4), y_test (200,)."""
-    data = load_insurance()
-    X, _, _ = standardize(data.X)
-    return X[:N_TRAIN], data.y[:N_TRAIN], X[N_TRAIN:], data.y[N_TRAIN:]
+    X, y = insurance_batch(DEFAULT_ROWS)
+    return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
 
 
 def mlp(depth: int, activation: type[nn.Module], seed: int = 0) -> nn.Sequential:
