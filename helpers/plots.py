@@ -118,9 +118,10 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
         shown = np.log10(cur_hi) - np.log10(cur_lo)
         if shown <= 1.5 * (hi - lo) + 2:  # hysteresis: shrink only when the data use little of the range
             return
-    # A new range gets a margin of a fifth of its span (at least a decade) on each side,
-    # so a drag that keeps stretching the data redraws the ticks every few steps, not every step.
-    margin = max(1.0, np.floor(0.2 * (hi - lo)))
+    # A new range gets a margin of a fifth of its span (whole decades; none for a few
+    # decades, which a loss curve needs to stay readable) on each side, so a drag that
+    # keeps stretching the data redraws the ticks every few steps, not every step.
+    margin = np.floor(0.2 * (hi - lo))
     floor, ceil = np.log10(LOG_FLOOR), np.log10(LOG_CEIL)
     ax.set_ylim(10.0 ** max(lo - margin, floor), 10.0 ** min(hi + margin, ceil))
 
@@ -139,11 +140,11 @@ def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
 def fit_count_xlim(ax: Axes, first: int, last: int) -> None:
     """Give `ax` an x-range showing whole-number positions first..last.
 
-    The right end is rounded up to a multiple of 5 (of 25 past 60) and kept while
-    `last` stays within one such step below it, so a drag along a depth or length
-    slider changes the ticks only every few values.
+    The right end is rounded up to a multiple of 2 (of 5 past 20, of 25 past 60) and
+    kept while `last` stays within one such step below it, so a drag along a depth or
+    length slider changes the ticks only every few values.
     """
-    step = 5 if last <= 60 else 25
+    step = 2 if last <= 20 else 5 if last <= 60 else 25
     top = step * int(np.ceil(last / step))
     cur_first, cur_top = (v + 0.5 for v in ax.get_xlim())
     cur_top -= 1.0

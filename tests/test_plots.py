@@ -44,8 +44,8 @@ def test_fit_log_ylim_uses_whole_decades_and_keeps_them_for_small_changes():
     assert ax.get_ylim() == (1e-3, 1e6)
     fit_log_ylim(ax, [1e-40, 1.0])  # 42 decades: 8 of margin on each side
     assert ax.get_ylim() == (1e-49, 1e9)
-    fit_log_ylim(ax, [0.5, 1.0])  # uses 2 decades of 58: shrinks
-    assert ax.get_ylim() == (1e-2, 1e2)
+    fit_log_ylim(ax, [0.5, 1.0])  # uses 2 decades of 58: shrinks, with no margin for so few
+    assert ax.get_ylim() == (0.1, 10.0)
 
 
 def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
@@ -61,11 +61,13 @@ def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
 def test_fit_count_xlim_rounds_the_right_end_up_and_keeps_it_while_dragging():
     fig, (ax,) = new_figure()
     fit_count_xlim(ax, 1, 11)
-    assert ax.get_xlim() == (0.5, 15.5)
+    assert ax.get_xlim() == (0.5, 12.5)
     for last in (12, 13, 14, 15, 10, 16, 20):
         fit_count_xlim(ax, 1, last)
-        assert ax.get_xlim()[1] in (15.5, 20.5) and ax.get_xlim()[1] >= last
+        assert ax.get_xlim()[1] - 0.5 in (10, 12, 14, 16, 20) and ax.get_xlim()[1] >= last
+    fit_count_xlim(ax, 1, 23)
+    assert ax.get_xlim() == (0.5, 25.5)
     fit_count_xlim(ax, 1, 3)
-    assert ax.get_xlim() == (0.5, 5.5)
+    assert ax.get_xlim() == (0.5, 4.5)
     fit_count_xlim(ax, 0, 199)
     assert ax.get_xlim() == (-0.5, 200.5)
