@@ -163,7 +163,8 @@ class LayerGradients:
     zs           depth arrays of the activation's inputs, (batch, width):
                  W_l h_{l-1} + b_l, or BN(W_l h_{l-1}) with batch_norm
     weight_norms (depth+1,) Frobenius norms of weight_grads
-    act_norms    (depth,) Frobenius norms of act_grads
+    act_norms    (depth,) Frobenius norms of act_grads (computed when first asked for:
+                 a training loop needs only the weight norms)
     """
 
     loss: float
@@ -172,7 +173,10 @@ class LayerGradients:
     act_grads: list
     zs: list
     weight_norms: np.ndarray
-    act_norms: np.ndarray
+
+    @functools.cached_property
+    def act_norms(self) -> np.ndarray:
+        return _frobenius_norms(self.act_grads)
 
 
 def _frobenius(a: np.ndarray) -> float:
@@ -286,7 +290,7 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
     with np.errstate(all="ignore"):
         # Forward, keeping each layer's input h_{l-1} and activation input z_l
         # (and BN's 1/std): backprop needs them.
-        hs, zs, inv_stds = [x], [], []
+        hs, zs, slopes, inv_stds = [x], [], [], []
         for l, (w, b) in enumerate(hidden):
             z = hs[-1] @ w.T
             if batch_norm:
@@ -295,7 +299,8 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
             else:
                 z += b
             zs.append(z)
-            h = act.f(z)
+            h, slope = act.f_and_df(z)
+            slopes.append(slope)
             if residual and l > 0:
                 h += hs[-1]
             hs.append(h)
@@ -311,7 +316,7 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
         act_grads = []
         for l in range(len(hidden) - 1, -1, -1):
             act_grads.append(dh)
-            dz = dh * act.df(zs[l])  # through the activation, elementwise
+            dz = dh * slopes[l]  # through the activation, elementwise
             if batch_norm:
                 dz = _bn_backward(dz, zs[l], inv_stds[l])
                 bias_grads.append(np.zeros_like(hidden[l][1]))  # BN cancels the bias exactly
@@ -333,7 +338,6 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
         act_grads=act_grads,
         zs=zs,
         weight_norms=_frobenius_norms(weight_grads),
-        act_norms=_frobenius_norms(act_grads),
     )
 
 

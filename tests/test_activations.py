@@ -95,6 +95,17 @@ def test_sigmoid_extremes_are_exact_and_silent():
 
 
 @pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_value_and_slope_together_equal_f_and_df_bit_for_bit(name):
+    act = get_activation(name)
+    z = np.concatenate([np.linspace(-40, 40, 802), [-np.inf, -1e308, -800.0, 0.0, 800.0, 1e308, np.inf, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, slope = act.f_and_df(z.reshape(3, -1))
+    np.testing.assert_array_equal(value.ravel(), act.f(z))
+    np.testing.assert_array_equal(slope.ravel(), act.df(z))
+
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_extremes_and_nan_never_warn(name):
     act = get_activation(name)
     z = np.array([-np.inf, -1e308, -1000.0, 0.0, 1000.0, 1e308, np.inf, np.nan])
