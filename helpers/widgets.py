@@ -4,7 +4,8 @@ The live-figure pattern: the figure and its artists are built once; moving a con
 only recomputes data, changes the artists in place and redraws. The redraw is a blit
 whenever it can be: the axes, ticks, labels and legends are rendered once and kept as
 a background; a move that leaves them as they were only repaints the data artists
-(lines, patches, images, texts) over that background. Shown as:
+(lines, patches, images, texts) over that background, and a move that changes one
+panel's ticks re-renders that panel's part of the background alone. Shown as:
 
 - "ipympl": an interactive canvas updated in place (the default in a Jupyter kernel),
 - "image": a plain PNG image refreshed on every change (when ipympl is unavailable,
@@ -19,6 +20,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import ipywidgets as W
@@ -26,6 +29,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 from helpers.activations import ACTIVATION_NAMES
@@ -168,31 +172,77 @@ def data_artists(fig: Figure) -> list[Artist]:
 
     In drawing order (axes by axes, then by zorder).
     """
-    found = []
-    for ax in fig.axes:
-        children = [*ax.collections, *ax.patches, *ax.lines, *ax.images, *ax.texts]
-        found += sorted(children, key=lambda a: a.get_zorder())
-    return found
+    return [a for ax in fig.axes for a in _axes_data_artists(ax)]
 
 
-def background_key(fig: Figure, artists: list[Artist]) -> tuple:
-    """Everything the rendered background depends on besides the figure's size.
+def _axes_data_artists(ax) -> list[Artist]:
+    children = [*ax.collections, *ax.patches, *ax.lines, *ax.images, *ax.texts]
+    return sorted(children, key=lambda a: a.get_zorder())
 
-    Size and dpi (ipympl changes the dpi on high-density screens), limits, scales, ticks
-    and their labels, titles, axis labels, frames, legends, figure texts, and which data artists exist. Equal keys: the cached background is still right.
-    """
-    key = [fig.dpi, tuple(fig.bbox.size), tuple(id(a) for a in artists), tuple(t.get_text() for t in fig.texts)]
-    for ax in fig.axes:
-        key += [ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
-                ax.get_title(), ax.get_title("left"), ax.get_title("right"), ax.get_xlabel(), ax.get_ylabel(),
-                tuple(spine.get_visible() for spine in ax.spines.values())]
-        for axis in (ax.xaxis, ax.yaxis):
-            locs = axis.get_majorticklocs()
-            key += [tuple(locs), tuple(axis.get_major_formatter().format_ticks(locs))]
-        legend = ax.get_legend()
-        if legend is not None:
-            key += [legend.get_visible(), tuple(t.get_text() for t in legend.get_texts())]
+
+def figure_key(fig: Figure) -> tuple:
+    """What the whole rendered background depends on besides each axes: size and dpi
+    (ipympl changes the dpi on high-density screens), the axes themselves, figure texts."""
+    return (fig.dpi, tuple(fig.bbox.size), tuple(id(ax) for ax in fig.axes),
+            tuple(t.get_text() for t in fig.texts))
+
+
+def axes_key(ax) -> tuple:
+    """What one axes' part of the background depends on: visibility, limits, scales,
+    ticks and their labels, titles, axis labels, frame, legend, and which data artists exist."""
+    key = [ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+           ax.get_title(), ax.get_title("left"), ax.get_title("right"), ax.get_xlabel(), ax.get_ylabel(),
+           tuple(spine.get_visible() for spine in ax.spines.values()),
+           tuple(id(a) for a in _axes_data_artists(ax))]
+    for axis in (ax.xaxis, ax.yaxis):
+        locs = axis.get_majorticklocs()
+        key += [tuple(locs), tuple(axis.get_major_formatter().format_ticks(locs))]
+    legend = ax.get_legend()
+    if legend is not None:
+        key += [legend.get_visible(), tuple(t.get_text() for t in legend.get_texts())]
     return tuple(key)
+
+
+@dataclass
+class Background:
+    """The figure rendered without its data artists.
+
+    pixels:  (height, width, 4) uint8 RGBA, as the Agg canvas holds it.
+    keys:    axes_key of every axes it shows.
+    extents: where each axes drew (display pixels, see _axes_extent; None for hidden
+             axes), or None if not measured: a one-panel figure is always rendered whole.
+    """
+
+    pixels: np.ndarray
+    keys: tuple
+    extents: list | None
+
+
+def _pixel_rows_cols(box: Bbox, height: int, width: int, pad: int = 1) -> tuple[slice, slice]:
+    """The buffer rows and columns covering `box` (display coordinates, y up) plus `pad` pixels."""
+    rows = slice(max(0, math.floor(height - box.y1) - pad), min(height, math.ceil(height - box.y0) + pad))
+    cols = slice(max(0, math.floor(box.x0) - pad), min(width, math.ceil(box.x1) + pad))
+    return rows, cols
+
+
+def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
+    return all(p.start < q.stop and q.start < p.stop for p, q in zip(a, b))
+
+
+def _axes_extent(ax, renderer) -> Bbox | None:
+    """Where `ax` draws (display pixels), or None if hidden: its tight bounding box, with
+    the axis labels at full length (a tight box for layout keeps only their middle)."""
+    box = ax.get_tightbbox(renderer)
+    if box is None:
+        return None
+    labels = [axis.label.get_window_extent(renderer) for axis in (ax.xaxis, ax.yaxis)
+              if axis.get_visible() and axis.label.get_visible() and axis.label.get_text()]
+    return Bbox.union([box, *labels])
+
+
+def _figure_is_only_axes(fig: Figure) -> bool:
+    """True if the figure draws nothing but its patch and its axes (no suptitle, figure legend, ...)."""
+    return not (fig.texts or fig.lines or fig.patches or fig.images or fig.legends or fig.artists or fig.subfigs)
 
 
 class LiveFigure:
@@ -214,9 +264,11 @@ class LiveFigure:
         self.view = _attach_canvas(fig, self.mode)
         self.message = W.HTML("")
         self.last_error: Exception | None = None
-        # Renderings of the figure without its data artists, by `background_key`.
-        self._backgrounds: dict[tuple, object] = {}
-        self.full_draws = 0  # how many redraws could not be blits
+        # Renderings of the figure without its data artists, by figure and axes keys.
+        self._backgrounds: dict[tuple, Background] = {}
+        self._blank: tuple | None = None
+        self.full_draws = 0  # redraws that rendered the whole figure
+        self.partial_draws = 0  # redraws that re-rendered only the axes that changed
         self.widget = self._layout()
         self._update(**self.values)
         self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
@@ -224,6 +276,7 @@ class LiveFigure:
         # layout on every slider move would cost more than the whole redraw.
         fig.set_layout_engine("none")
         if self.mode == "ipympl":
+            self._paint()  # keeps the background now, so that the first move is a blit too
             fig.canvas.draw_idle()  # the browser asks for the first frame once the canvas is shown
         else:
             self._redraw()
@@ -245,36 +298,99 @@ class LiveFigure:
 
     def _redraw(self) -> None:
         """Bring the canvas up to date, by a blit when the background is unchanged, and show it."""
-        artists = data_artists(self.fig)
-        key = background_key(self.fig, artists)
-        canvas = self.fig.canvas
-        background = self._backgrounds.pop(key, None)
-        if background is None:
-            for artist in artists:  # left out of the background, painted below
-                artist.set_animated(True)
-            try:
-                # The Agg draw itself: ipympl's draw() would also send this half-drawn frame.
-                FigureCanvasAgg.draw(canvas)
-            finally:
-                for artist in artists:  # any other draw (savefig, browser refresh) shows them all
-                    artist.set_animated(False)
-            background = canvas.copy_from_bbox(self.fig.bbox)
-            self.full_draws += 1
-        else:
-            canvas.restore_region(background)
-        # Most recently used last; a few are kept so switching back to an option is a blit too.
-        self._backgrounds[key] = background
-        while len(self._backgrounds) > BACKGROUNDS_KEPT:
-            self._backgrounds.pop(next(iter(self._backgrounds)))
-        for artist in artists:
-            self.fig.draw_artist(artist)
+        self._paint()
         if self.mode == "ipympl":
             # Sends the changed pixels now: draw_idle() would first ask the browser to
             # ask back for a frame, a round trip per update. ipywidgets already holds
             # back slider messages while the kernel is busy, so drags do not pile up.
-            canvas.blit(self.fig.bbox)
+            self.fig.canvas.blit(self.fig.bbox)
         elif self.mode == "image":
             self.view.value = canvas_png(self.fig)
+
+    def _paint(self) -> None:
+        """Paint the data artists over the background for the current axes (rendered if new)."""
+        artists = data_artists(self.fig)
+        key = (figure_key(self.fig), tuple(axes_key(ax) for ax in self.fig.axes))
+        background = self._backgrounds.pop(key, None)
+        if background is None:
+            background = self._render_background(key, artists)
+        # Most recently used last; a few are kept so switching back to an option is a blit too.
+        self._backgrounds[key] = background
+        while len(self._backgrounds) > BACKGROUNDS_KEPT:
+            self._backgrounds.pop(next(iter(self._backgrounds)))
+        np.copyto(np.asarray(self.fig.canvas.get_renderer().buffer_rgba()), background.pixels)
+        for artist in artists:
+            self.fig.draw_artist(artist)
+
+    def _render_background(self, key: tuple, artists: list[Artist]) -> Background:
+        """Render the figure without `artists`: only the axes that changed when it can."""
+        for artist in artists:  # left out of the background, painted over it
+            artist.set_animated(True)
+        try:
+            background = self._render_changed_axes(key)
+            if background is not None:
+                self.partial_draws += 1
+                return background
+            # The Agg draw itself: ipympl's draw() would also send this half-drawn frame.
+            FigureCanvasAgg.draw(self.fig.canvas)
+            self.full_draws += 1
+            renderer = self.fig.canvas.get_renderer()
+            extents = None  # where each axes drew, to re-render one of them later
+            if len(self.fig.axes) > 1 and _figure_is_only_axes(self.fig):
+                extents = [_axes_extent(ax, renderer) for ax in self.fig.axes]
+            return Background(np.array(renderer.buffer_rgba()), key[1], extents)
+        finally:
+            for artist in artists:  # any other draw (savefig, browser refresh) shows them all
+                artist.set_animated(False)
+
+    def _render_changed_axes(self, key: tuple) -> Background | None:
+        """The most recent background with the axes whose keys changed re-rendered, or None.
+
+        Valid when those axes draw, before and after, nowhere near the others: then
+        clearing where they drew and drawing them again gives what a full draw gives,
+        and a panel's new ticks cost that panel alone.
+        """
+        if not self._backgrounds or not _figure_is_only_axes(self.fig):
+            return None
+        (figure, _), base = next(reversed(self._backgrounds.items()))
+        changed = [i for i, (old, new) in enumerate(zip(base.keys, key[1])) if old != new]
+        if figure != key[0] or base.extents is None or not 0 < len(changed) < len(key[1]):
+            return None
+        renderer = self.fig.canvas.get_renderer()
+        height, width = base.pixels.shape[:2]
+
+        def boxes(extents, which):
+            return [_pixel_rows_cols(extents[i], height, width) for i in which if extents[i] is not None]
+
+        kept = boxes(base.extents, [i for i in range(len(key[1])) if i not in changed])
+        cleared = boxes(base.extents, changed)
+        if any(_overlap(c, k) for c in cleared for k in kept):
+            return None
+        pixels = np.asarray(renderer.buffer_rgba())
+        blank = self._blank_figure(figure)  # (renders into the buffer: copied over next)
+        np.copyto(pixels, base.pixels)
+        for rows, cols in cleared:
+            pixels[rows, cols] = blank[rows, cols]
+        for i in changed:
+            self.fig.axes[i].draw(renderer)
+        # Measured after drawing, when the new tick labels are laid out (before, it costs
+        # as much as the draw). Outside the cleared boxes and the kept axes everything
+        # was blank, so wherever else the axes drew, they drew as a full draw does.
+        extents = list(base.extents)
+        for i in changed:
+            extents[i] = _axes_extent(self.fig.axes[i], renderer)
+        if any(_overlap(n, k) for n in boxes(extents, changed) for k in kept):
+            return None
+        return Background(pixels.copy(), key[1], extents)
+
+    def _blank_figure(self, figure: tuple) -> np.ndarray:
+        """(height, width, 4) the figure's own patch alone, as a full draw starts (cached by figure key)."""
+        if self._blank is None or self._blank[0] != figure:
+            renderer = self.fig.canvas.get_renderer()
+            renderer.clear()
+            self.fig.patch.draw(renderer)
+            self._blank = (figure, np.array(renderer.buffer_rgba()))
+        return self._blank[1]
 
     def _on_change(self, change) -> None:
         try:

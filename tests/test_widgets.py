@@ -179,6 +179,14 @@ def test_ipympl_canvas_leaves_pyplot_backend_alone():
     assert matplotlib.get_backend() == backend
 
 
+def test_first_move_on_an_ipympl_canvas_is_a_blit():
+    """The background is rendered while the cell runs, not on the class's first move."""
+    lf = live.remedies_lab(mode="ipympl")
+    assert lf.full_draws == 1
+    lf.controls["weight_decay"].value = 1e-4
+    assert (lf.full_draws, lf.partial_draws) == (1, 0)
+
+
 def test_unknown_live_mode_is_refused_with_the_allowed_ones():
     with pytest.raises(ValueError, match="auto, ipympl, image, agg"):
         set_live_mode("svg")
@@ -290,6 +298,21 @@ def test_blitted_canvas_shows_what_a_full_draw_shows(make):
             full = np.asarray(lf.fig.canvas.buffer_rgba())
             worst = max(worst, np.any(shown != full, axis=-1).mean())
     assert worst == 0.0
+
+
+def test_new_ticks_in_one_panel_re_render_that_panel_alone():
+    lf = live.remedies_lab(mode="agg")
+    for ax in lf.fig.axes:  # as in the test above: data would cover the frame
+        ax.spines[:].set_visible(False)
+    lf.refresh()
+    loss_ylim = lf.fig.axes[1].get_ylim()
+    full, partial = lf.full_draws, lf.partial_draws
+    lf.controls["depth"].value = 2  # new layer range in the gradient panel only
+    assert lf.fig.axes[1].get_ylim() == loss_ylim
+    assert (lf.full_draws, lf.partial_draws) == (full, partial + 1)
+    shown = np.array(lf.fig.canvas.buffer_rgba())
+    lf.fig.canvas.draw()
+    np.testing.assert_array_equal(shown, np.asarray(lf.fig.canvas.buffer_rgba()))
 
 
 def test_neighbouring_slider_values_are_blits_and_new_ticks_are_full_draws():
