@@ -98,8 +98,9 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
         "latency_definition": "keydown event timestamp -> first requestAnimationFrame in which the "
                               "figure's pixels differ (canvas toDataURL(), or an img's decoded pixels); "
                               "arrow keys from the slider's default value, waiting for the figure to be "
-                              "still between presses. The pixels are read once per frame; pixel_read_ms "
-                              "is what one read costs, so a latency is late by up to one frame plus that.",
+                              "still between presses. The pixels are read in the first frame after a paint "
+                              "(canvas drawImage/putImageData, img load) and every 250 ms; pixel_read_ms "
+                              "is what one read costs, so a latency is late by up to that.",
         "notebooks": results,
     }
 

@@ -489,24 +489,43 @@ _JS_WAIT_STILL = _js("""(out, [sel, quietMs, timeoutMs]) => new Promise(resolve 
 
 # Arm a latency probe: resolves with the time from the next keydown (its event
 # timestamp) to the first animation frame in which the figure's pixels differ.
+# Reading the pixels costs a few ms (a PNG encode of the canvas); doing it every
+# frame would take CPU from the kernel on a 2-core machine and slow down what is
+# measured. So the pixels are read in the first frame after something painted: a
+# canvas drawImage / putImageData (how ipympl shows a new frame) or an img load,
+# and, so that no other way of painting is missed, every 250 ms.
 _JS_ARM_LATENCY = _js("""(out, [sel, timeoutMs]) => {
   const sig = () => FIGURE_PIXELS(out, sel);
   const before = sig();
+  if (!window.__bhPaintHooked) {
+    const proto = CanvasRenderingContext2D.prototype;
+    for (const name of ['drawImage', 'putImageData']) {
+      const original = proto[name];
+      proto[name] = function (...a) { window.__bhPainted = true; return original.apply(this, a); };
+    }
+    window.__bhPaintHooked = true;
+  }
+  const onLoad = () => { window.__bhPainted = true; };
+  out.addEventListener('load', onLoad, true);  // an img's new picture is decoded
+  window.__bhPainted = false;
   window.__bhLatency = new Promise(resolve => {
-    let t0 = null;
+    let t0 = null, lastRead = performance.now();
     const onKey = e => { if (t0 === null) t0 = e.timeStamp || performance.now(); };
     document.addEventListener('keydown', onKey, true);
+    const done = value => {
+      document.removeEventListener('keydown', onKey, true);
+      out.removeEventListener('load', onLoad, true);
+      resolve(value);
+    };
     const start = performance.now();
     const frame = () => {
       const now = performance.now();
-      if (t0 !== null && sig() !== before) {
-        document.removeEventListener('keydown', onKey, true);
-        return resolve(now - t0);
+      if (t0 !== null && (window.__bhPainted || now - lastRead >= 250)) {
+        window.__bhPainted = false;
+        lastRead = now;
+        if (sig() !== before) return done(now - t0);
       }
-      if (now - start > timeoutMs) {
-        document.removeEventListener('keydown', onKey, true);
-        return resolve(null);
-      }
+      if (now - start > timeoutMs) return done(null);
       requestAnimationFrame(frame);
     };
     requestAnimationFrame(frame);
@@ -813,7 +832,7 @@ class LiveFigure:
 
     def pixel_read_ms(self, repeats: int = 10) -> float:
         """What reading the figure's pixels once costs in the page (the latency probe does
-        it every animation frame)."""
+        it in the first animation frame after each paint)."""
         return float(self._handle().evaluate(_js("""(out, [sel, n]) => {
           const t0 = performance.now();
           for (let i = 0; i < n; i++) FIGURE_PIXELS(out, sel);
