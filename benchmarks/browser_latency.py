@@ -10,6 +10,12 @@ Run from the repository root:
 
     python -m benchmarks.browser_latency                 # all notebooks, 15 presses per slider
     python -m benchmarks.browser_latency --presses 30 notebooks/02_sigmoid_saturation.ipynb
+    python -m benchmarks.browser_latency --rounds 3      # three rounds, pooled
+
+On a shared 2-core machine one round's medians can differ from the next by a third;
+with --rounds N the whole measurement runs N times (a fresh server and browser each)
+and each slider's median and p90 are taken over the presses of all rounds, with the
+N single-round medians shown beside them.
 
 Prints a table and writes benchmarks/results/browser_latency.json. Uses the harness of
 the browser tests (tests/browser_harness.py): needs Chromium at /usr/bin/chromium.
@@ -21,6 +27,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -105,6 +112,33 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
     }
 
 
+def pooled(rounds: list[dict]) -> list[dict]:
+    """One row per slider over all rounds: median and p90 of every press, and each round's median."""
+    rows = {}
+    for report in rounds:
+        for nb in report["notebooks"]:
+            for s in nb["sliders"]:
+                key = (nb["notebook"], s["figure"], s["slider"])
+                row = rows.setdefault(key, {"notebook": nb["notebook"], "figure": s["figure"], "slider": s["slider"],
+                                            "latencies_ms": [], "round_medians_ms": [], "misses": 0})
+                row["latencies_ms"] += s["latencies_ms"]
+                row["round_medians_ms"].append(s["median_ms"])
+                row["misses"] += s["misses"]
+    for row in rows.values():
+        lat = row["latencies_ms"]
+        row.update(median_ms=round(statistics.median(lat), 1) if lat else None,
+                   p90_ms=round(bh.percentile(lat, 90), 1) if lat else None)
+    return list(rows.values())
+
+
+def print_pooled(rows: list[dict]) -> None:
+    print(f"\n{'notebook':<34} {'fig':>3} {'slider':<24} {'n':>3} {'median ms':>9} {'p90 ms':>7}  round medians")
+    for r in rows:
+        rounds = " ".join(_fmt(m) for m in r["round_medians_ms"])
+        print(f"{r['notebook']:<34} {r['figure']:>3} {r['slider'][:24]:<24} {len(r['latencies_ms']):>3}"
+              f" {_fmt(r['median_ms']):>9} {_fmt(r['p90_ms']):>7}  {rounds}")
+
+
 def print_table(report: dict) -> None:
     print()
     print(f"{'notebook':<34} {'kernel ready s':>14} {'Run All s':>10}")
@@ -126,17 +160,30 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
     ap.add_argument("--presses", type=int, default=15, help="arrow-key presses per slider (default 15)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement, pool the presses")
     ap.add_argument("--ui", choices=("lab", "classic"), default="lab")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS.relative_to(bh.REPO_ROOT)})")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
     if not bh.find_chromium():
         print("no Chromium at /usr/bin/chromium or on PATH (apt-get install chromium)", file=sys.stderr)
         return 1
     notebooks = bh.select_notebooks(args.notebooks)
     if isinstance(notebooks, int):
         return notebooks
-    report = measure(notebooks, args.presses, args.ui)
-    print_table(report)
+    rounds = []
+    for i in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {i + 1} of {args.rounds}", flush=True)
+        rounds.append(measure(notebooks, args.presses, args.ui))
+        print_table(rounds[-1])
+    report = rounds[0]
+    if args.rounds > 1:
+        report = {key: value for key, value in rounds[0].items() if key != "notebooks"}
+        report.update(rounds=[r["notebooks"] for r in rounds], pooled=pooled(rounds),
+                      total_s=round(sum(r["total_s"] for r in rounds), 2))
+        print_pooled(report["pooled"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
