@@ -6,7 +6,8 @@
 For each figure and each control, the control is moved back and forth between two
 neighbouring values at its default, its minimum and its maximum; each move is one
 update (compute, set artists' data, then a blit of the data over the cached background
-or, when limits or ticks changed, a full Agg draw: the "full" column counts those).
+or, when limits or ticks changed, a full Agg draw: the "full" column counts those, and
+"panel" the updates that re-rendered only the panel whose ticks changed).
 "image" mode adds the PNG encoding of the fallback used when ipympl is unavailable.
 Medians and p95 in milliseconds. The browser adds transport and painting on top: see browser_latency.
 """
@@ -59,16 +60,17 @@ def positions(control) -> dict:
     return pairs
 
 
-def time_updates(lf, control, values: list) -> tuple[np.ndarray, int]:
-    """Milliseconds per update, cycling through `values` REPEATS times; and how many were full draws."""
-    times, full_before = [], lf.full_draws
+def time_updates(lf, control, values: list) -> tuple[np.ndarray, int, int]:
+    """Milliseconds per update, cycling through `values` REPEATS times; and how many
+    were full draws and how many re-rendered only the panels that changed."""
+    times, full_before, partial_before = [], lf.full_draws, lf.partial_draws
     for i in range(REPEATS):
         value = values[i % len(values)]
         t0 = time.perf_counter()
         control.value = value
         times.append((time.perf_counter() - t0) * 1e3)
         assert lf.last_error is None, lf.last_error
-    return np.array(times), lf.full_draws - full_before
+    return np.array(times), lf.full_draws - full_before, lf.partial_draws - partial_before
 
 
 def measure(mode: str, notebooks: list) -> list:
@@ -82,10 +84,10 @@ def measure(mode: str, notebooks: list) -> list:
                 default = control.value
                 for where, values in positions(control).items():
                     control.value = values[0]
-                    ms, full = time_updates(lf, control, values)
+                    ms, full, partial = time_updates(lf, control, values)
                     rows.append(dict(notebook=notebook, figure=make.__name__, control=name, where=where,
                                      mode=mode, median_ms=float(np.median(ms)),
-                                     p95_ms=float(np.percentile(ms, 95)), full_draws=full))
+                                     p95_ms=float(np.percentile(ms, 95)), full_draws=full, partial_draws=partial))
                 control.value = default
     return rows
 
@@ -93,10 +95,10 @@ def measure(mode: str, notebooks: list) -> list:
 def main(notebooks: list) -> int:
     rows = measure("agg", notebooks) + measure("image", notebooks)
     print(f"{'nb':<3} {'figure':<17} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7} "
-          f"{'full':>5}  (ms; full draws of {REPEATS} updates)")
+          f"{'full':>5} {'panel':>5}  (ms; full draws and one-panel re-renders of {REPEATS} updates)")
     for r in rows:
         print(f"{r['notebook']:<3} {r['figure']:<17} {r['control']:<11} {r['where']:<8} {r['mode']:<6} "
-              f"{r['median_ms']:7.1f} {r['p95_ms']:7.1f} {r['full_draws']:5d}")
+              f"{r['median_ms']:7.1f} {r['p95_ms']:7.1f} {r['full_draws']:5d} {r['partial_draws']:5d}")
     for mode in ("agg", "image"):
         sel = [r for r in rows if r["mode"] == mode]
         worst_med = max(r["median_ms"] for r in sel)
