@@ -277,6 +277,7 @@ class LiveFigure:
         fig.set_layout_engine("none")
         if self.mode == "ipympl":
             self._paint()  # keeps the background now, so that the first move is a blit too
+            fig.canvas.on_msg(self._on_canvas_message)
             fig.canvas.draw_idle()  # the browser asks for the first frame once the canvas is shown
         else:
             self._redraw()
@@ -391,6 +392,17 @@ class LiveFigure:
             self.fig.patch.draw(renderer)
             self._blank = (figure, np.array(renderer.buffer_rgba()))
         return self._blank[1]
+
+    def _on_canvas_message(self, canvas, content: dict, buffers) -> None:
+        """Once the browser's canvas says it is ready, send it a whole frame.
+
+        ipympl's own first frame comes after a round of requests between browser and
+        kernel; in JupyterLab about one figure in fifteen stayed blank that way until a
+        control moved (measured with Run All). ipympl handles the message first.
+        """
+        if content.get("type") == "initialized":
+            canvas._force_full = True  # a whole frame, not a difference from the last one
+            canvas.blit(self.fig.bbox)
 
     def _on_change(self, change) -> None:
         try:

@@ -187,6 +187,15 @@ def test_first_move_on_an_ipympl_canvas_is_a_blit():
     assert (lf.full_draws, lf.partial_draws) == (1, 0)
 
 
+def test_ipympl_canvas_gets_a_whole_frame_when_the_browser_is_ready():
+    lf = live.chain_product(mode="ipympl")
+    canvas, frames = lf.fig.canvas, []
+    canvas.send_binary = frames.append  # what would go to the browser
+    canvas._handle_custom_msg({"type": "initialized"}, [])  # as the front end sends it
+    assert len(frames) == 1 and frames[0].startswith(b"\x89PNG")
+    assert canvas._current_image_mode == "full"
+
+
 def test_unknown_live_mode_is_refused_with_the_allowed_ones():
     with pytest.raises(ValueError, match="auto, ipympl, image, agg"):
         set_live_mode("svg")
