@@ -167,15 +167,9 @@ def canvas_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def data_artists(fig: Figure) -> list[Artist]:
-    """The artists a live update may change: every axes' lines, patches, images, collections, texts.
-
-    In drawing order (axes by axes, then by zorder).
-    """
-    return [a for ax in fig.axes for a in _axes_data_artists(ax)]
-
-
-def _axes_data_artists(ax) -> list[Artist]:
+def data_artists(ax) -> list[Artist]:
+    """The artists of `ax` a live update may change: lines, patches, images, collections,
+    texts; in drawing order (by zorder)."""
     children = [*ax.collections, *ax.patches, *ax.lines, *ax.images, *ax.texts]
     return sorted(children, key=lambda a: a.get_zorder())
 
@@ -187,13 +181,13 @@ def figure_key(fig: Figure) -> tuple:
             tuple(t.get_text() for t in fig.texts))
 
 
-def axes_key(ax) -> tuple:
+def axes_key(ax, artists: list[Artist]) -> tuple:
     """What one axes' part of the background depends on: visibility, limits, scales,
-    ticks and their labels, titles, axis labels, frame, legend, and which data artists exist."""
+    ticks and their labels, titles, axis labels, frame, legend, and which data artists
+    (`artists`, its data_artists) exist."""
     key = [ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
            ax.get_title(), ax.get_title("left"), ax.get_title("right"), ax.get_xlabel(), ax.get_ylabel(),
-           tuple(spine.get_visible() for spine in ax.spines.values()),
-           tuple(id(a) for a in _axes_data_artists(ax))]
+           tuple(spine.get_visible() for spine in ax.spines.values()), tuple(map(id, artists))]
     for axis in (ax.xaxis, ax.yaxis):
         locs = axis.get_majorticklocs()
         key += [tuple(locs), tuple(axis.get_major_formatter().format_ticks(locs))]
@@ -205,16 +199,14 @@ def axes_key(ax) -> tuple:
 
 @dataclass
 class Background:
-    """The figure rendered without its data artists.
+    """The figure rendered without its data artists (kept by figure_key and axes_key).
 
     pixels:  (height, width, 4) uint8 RGBA, as the Agg canvas holds it.
-    keys:    axes_key of every axes it shows.
     extents: where each axes drew (display pixels, see _axes_extent; None for hidden
              axes), or None if not measured: a one-panel figure is always rendered whole.
     """
 
     pixels: np.ndarray
-    keys: tuple
     extents: list | None
 
 
@@ -310,8 +302,9 @@ class LiveFigure:
 
     def _paint(self) -> None:
         """Paint the data artists over the background for the current axes (rendered if new)."""
-        artists = data_artists(self.fig)
-        key = (figure_key(self.fig), tuple(axes_key(ax) for ax in self.fig.axes))
+        per_axes = [data_artists(ax) for ax in self.fig.axes]
+        artists = [a for found in per_axes for a in found]  # axes by axes, as a full draw
+        key = (figure_key(self.fig), tuple(axes_key(ax, found) for ax, found in zip(self.fig.axes, per_axes)))
         background = self._backgrounds.pop(key, None)
         if background is None:
             background = self._render_background(key, artists)
@@ -339,7 +332,7 @@ class LiveFigure:
             extents = None  # where each axes drew, to re-render one of them later
             if len(self.fig.axes) > 1 and _figure_is_only_axes(self.fig):
                 extents = [_axes_extent(ax, renderer) for ax in self.fig.axes]
-            return Background(np.array(renderer.buffer_rgba()), key[1], extents)
+            return Background(np.array(renderer.buffer_rgba()), extents)
         finally:
             for artist in artists:  # any other draw (savefig, browser refresh) shows them all
                 artist.set_animated(False)
@@ -353,8 +346,8 @@ class LiveFigure:
         """
         if not self._backgrounds or not _figure_is_only_axes(self.fig):
             return None
-        (figure, _), base = next(reversed(self._backgrounds.items()))
-        changed = [i for i, (old, new) in enumerate(zip(base.keys, key[1])) if old != new]
+        (figure, keys), base = next(reversed(self._backgrounds.items()))
+        changed = [i for i, (old, new) in enumerate(zip(keys, key[1])) if old != new]
         if figure != key[0] or base.extents is None or not 0 < len(changed) < len(key[1]):
             return None
         renderer = self.fig.canvas.get_renderer()
@@ -382,7 +375,7 @@ class LiveFigure:
             extents[i] = _axes_extent(self.fig.axes[i], renderer)
         if any(_overlap(n, k) for n in boxes(extents, changed) for k in kept):
             return None
-        return Background(pixels.copy(), key[1], extents)
+        return Background(pixels.copy(), extents)
 
     def _blank_figure(self, figure: tuple) -> np.ndarray:
         """(height, width, 4) the figure's own patch alone, as a full draw starts (cached by figure key)."""
