@@ -79,7 +79,7 @@ def chain_product(mode: str | None = None) -> LiveFigure:
         line, status = state
         values = factor_products(d, n_factors)
         line.set_data(np.arange(1, n_factors + 1), log_safe(np.abs(values)))
-        fit_count_xlim(line.axes, 1, n_factors)
+        fit_count_xlim(line.axes, 1, n_factors, MAX_STEPS)
         fit_log_ylim(line.axes, np.abs(values), [0.25, 1.0])
         problem = describe_problem(np.abs(values), "factor", np.arange(1, n_factors + 1))
         set_status(status, problem or f"product of {n_factors} factors = {values[-1]:.3g}", alarm=bool(problem))
@@ -176,7 +176,7 @@ def sigmoid_chain(mode: str | None = None) -> LiveFigure:
         k = np.arange(n_units + 1)
         measured.set_data(k, log_safe(grad))
         bound.set_data(k, log_safe(limit))
-        fit_count_xlim(measured.axes, 0, n_units)
+        fit_count_xlim(measured.axes, 0, n_units, MAX_STEPS)
         fit_log_ylim(measured.axes, grad, limit)
         problem = describe_problem(grad, "unit")
         set_status(status, problem or f"|d a_n / d a_0| = {grad[0]:.3g}", alarm=bool(problem))
@@ -212,7 +212,7 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
         w_line.set_data(layers, log_safe(grads.weight_norms))
         h_line.set_data(layers[:-1], log_safe(grads.act_norms))
         theory.set_data(layers[:-1], log_safe(predicted))
-        fit_count_xlim(w_line.axes, 1, depth + 1)
+        fit_count_xlim(w_line.axes, 1, depth + 1, MAX_STEPS + 1)
         fit_log_ylim(w_line.axes, grads.weight_norms, grads.act_norms)
         problem = describe_problem(grads.weight_norms, "layer", layers)
         with np.errstate(all="ignore"):  # 0/0 or inf/inf only happen when `problem` says so
@@ -253,7 +253,7 @@ def scalar_recurrence(mode: str | None = None) -> LiveFigure:
         measured.set_data(k, log_safe(grad))
         for line, w_ref in zip(refs, (0.5, 1.5)):
             line.set_data(k, log_safe(scalar_bptt(w_ref, T)))
-        fit_count_xlim(measured.axes, 0, T)
+        fit_count_xlim(measured.axes, 0, T, MAX_T)
         fit_log_ylim(measured.axes, grad, *(line.get_ydata() for line in refs))
         problem = describe_problem(grad, "step")
         set_status(status, problem or f"|dh_T / dh_0| = {grad[0]:.3g}", alarm=bool(problem))
@@ -293,7 +293,7 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
         t = np.arange(T + 1)
         measured.set_data(t, log_safe(norms))
         bound.set_data(t, log_safe(limit))
-        fit_count_xlim(measured.axes, 0, T)
+        fit_count_xlim(measured.axes, 0, T, MAX_T)
         fit_log_ylim(measured.axes, norms, limit)
         problem = describe_problem(norms, "step")
         with np.errstate(all="ignore"):
@@ -423,7 +423,7 @@ def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
         k = np.arange(T + 1)
         product.set_data(k, log_safe(path))
         grad.set_data(k, log_safe(cell))
-        fit_count_xlim(product.axes, 0, T)
+        fit_count_xlim(product.axes, 0, T, MAX_T)
         fit_log_ylim(product.axes, path, cell)
         problem = describe_problem(path, "step")
         set_status(status, problem or f"mean forget gate {np.mean(cache.f):.2f}; path to step 0: {path[0]:.2g}",
@@ -455,7 +455,7 @@ def gated_gradients(mode: str | None = None) -> LiveFigure:
                 ratio = norms / norms[T]
             line.set_data(np.arange(T + 1), log_safe(ratio))
             first[kind] = ratio[0]
-        fit_count_xlim(lines["rnn"].axes, 0, T)
+        fit_count_xlim(lines["rnn"].axes, 0, T, MAX_T)
         fit_log_ylim(lines["rnn"].axes, *(line.get_ydata() for line in lines.values()))
         set_status(status, "step 0 gets: " + ", ".join(f"{k.upper()} {v:.1g}" for k, v in first.items()))
 
@@ -496,7 +496,7 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
         norms = run.grad_norms[0]
         layers = np.arange(1, depth + 2)
         grads.set_data(layers, log_safe(norms))
-        fit_count_xlim(grads.axes, 1, depth + 1)
+        fit_count_xlim(grads.axes, 1, depth + 1, MAX_STEPS + 1)
         fit_log_ylim(grads.axes, norms)
         loss.set_data(np.arange(1, DEFAULT_STEPS + 1), log_safe(run.loss))
         fit_log_ylim(loss.axes, run.loss, [np.log(2)], pad=1.5)

@@ -5,6 +5,8 @@ computes gradients or builds widgets.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -42,6 +44,19 @@ def new_figure(figsize: tuple = (7.0, 3.4), ncols: int = 1) -> tuple[Figure, lis
     return fig, list(axes)
 
 
+class FiniteLogLocator(LogLocator):
+    """A LogLocator that leaves out ticks beyond float range.
+
+    For a view reaching near 1e±300, LogLocator also places ticks a few strides past
+    it, where 10**k is inf or 0; formatting their labels raises.
+    """
+
+    def tick_values(self, vmin, vmax):
+        with np.errstate(over="ignore", under="ignore"):
+            ticks = super().tick_values(vmin, vmax)
+        return ticks[np.isfinite(ticks) & (ticks > 0)]
+
+
 def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: bool = False,
           integer_x: bool = False) -> Axes:
     """Label both axes (always), choose the y scale, and keep x ticks whole for counts."""
@@ -55,7 +70,7 @@ def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: b
         ax.set_yscale("log")
         # A few labelled decades and no minor ticks: readable when the range spans
         # hundreds of decades, and each tick is an artist redrawn on every slider move.
-        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=7))
+        ax.yaxis.set_major_locator(FiniteLogLocator(base=10, numticks=7))
         ax.yaxis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
     # Grid and ticks under every data artist, as they are when a live figure repaints
@@ -102,7 +117,7 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
     """Give `ax` a log y-range of whole decades showing every drawable value in `series`.
 
     Values are padded by `pad`x. The range is kept while the data stay inside it and
-    fill a fair part of it, so neighbouring slider values keep the same ticks and a
+    use at least half of it, so neighbouring slider values keep the same ticks and a
     live figure can redraw only its data (see `widgets.LiveFigure`).
     """
     drawable = [s[np.isfinite(s)] for s in (log_safe(s) for s in series)]
@@ -113,17 +128,20 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
         lo = max(min(float(s.min()) for s in drawable) / pad, LOG_FLOOR)
         hi = min(max(float(s.max()) for s in drawable) * pad, LOG_CEIL)
     lo, hi = np.floor(np.log10(lo)), np.ceil(np.log10(hi))  # in decades from here on
-    cur_lo, cur_hi = ax.get_ylim()
-    if 0 < cur_lo <= 10.0 ** lo and 10.0 ** hi <= cur_hi:
-        shown = np.log10(cur_hi) - np.log10(cur_lo)
-        if shown <= 1.5 * (hi - lo) + 2:  # hysteresis: shrink only when the data use little of the range
-            return
-    # A new range gets a margin of a fifth of its span (whole decades; none for a few
-    # decades, which a loss curve needs to stay readable) on each side, so a drag that
-    # keeps stretching the data redraws the ticks every few steps, not every step.
-    margin = np.floor(0.2 * (hi - lo))
-    floor, ceil = np.log10(LOG_FLOOR), np.log10(LOG_CEIL)
-    ax.set_ylim(10.0 ** max(lo - margin, floor), 10.0 ** min(hi + margin, ceil))
+    span = hi - lo
+    cur_lo, cur_hi = np.log10(np.clip(ax.get_ylim(), LOG_FLOOR, LOG_CEIL))
+    fitted = not ax.get_autoscaley_on()  # the first fit turns autoscaling off
+    if fitted and cur_lo <= lo and hi <= cur_hi and cur_hi - cur_lo <= 2 * span + 2:
+        return
+    # A margin of a fifth of the span (whole decades; none for a few decades, which a
+    # loss curve needs to stay readable) on each side, and of two fifths on a side the
+    # data just outgrew: a drag that keeps stretching the data (a deeper network, a
+    # longer sequence) then re-draws the ticks every several steps, not every step.
+    margin = np.floor(0.2 * span)
+    grow = np.floor(0.4 * span)
+    lo -= grow if fitted and lo < cur_lo else margin
+    hi += grow if fitted and hi > cur_hi else margin
+    ax.set_ylim(10.0 ** max(lo, np.log10(LOG_FLOOR)), 10.0 ** min(hi, np.log10(LOG_CEIL)))
 
 
 def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
@@ -137,19 +155,27 @@ def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
     ax.set_ylim(0, step * max(1.0, np.ceil(top / step)))
 
 
-def fit_count_xlim(ax: Axes, first: int, last: int) -> None:
-    """Give `ax` an x-range showing whole-number positions first..last.
+def fit_count_xlim(ax: Axes, first: int, last: int, most: int) -> None:
+    """Give `ax` an x-range showing whole-number positions first..last (last <= most).
 
-    The right end is rounded up to a multiple of 2 (of 5 past 20, of 25 past 60) and
-    kept while `last` stays within one such step below it, so a drag along a depth or
-    length slider changes the ticks only every few values.
+    The right end is `last` rounded up to a multiple of 2 (of 5 past 20, of 25 past
+    100). When `last` outgrows the range, the new end leaves room for a third more
+    (never past where `most` would end); a range is kept while `last` fills about 60%
+    of it. A drag along a depth or length slider then changes the ticks every several
+    values, not every other one.
     """
-    step = 2 if last <= 20 else 5 if last <= 60 else 25
-    top = step * int(np.ceil(last / step))
+    def end(n: float) -> int:
+        step = 2 if n <= 20 else 5 if n <= 100 else 25
+        return step * math.ceil(n / step)
+
     cur_first, cur_top = (v + 0.5 for v in ax.get_xlim())
     cur_top -= 1.0
-    if cur_first == first and last <= cur_top <= top + step:
+    fitted = not ax.get_autoscalex_on()  # the first fit turns autoscaling off
+    if fitted and cur_first == first and last <= cur_top <= 1.7 * last + 2:
         return
+    top = end(last)
+    if fitted and last > cur_top:
+        top = min(end(4 * last / 3), max(top, end(most)))
     ax.set_xlim(first - 0.5, top + 0.5)
 
 

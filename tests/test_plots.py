@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers.plots import describe_problem, fit_count_xlim, fit_linear_ylim, fit_log_ylim, log_safe, new_figure
+from helpers.plots import describe_problem, fit_count_xlim, fit_linear_ylim, fit_log_ylim, label, log_safe, new_figure
 
 
 def test_log_safe_hides_what_a_log_axis_cannot_draw():
@@ -40,12 +40,38 @@ def test_fit_log_ylim_uses_whole_decades_and_keeps_them_for_small_changes():
     assert ax.get_ylim() == (1e-4, 1e4)
     fit_log_ylim(ax, [0.03, 500.0])  # still inside: same ticks
     assert ax.get_ylim() == (1e-4, 1e4)
-    fit_log_ylim(ax, [0.03, 5e3])  # leaves the range: grows
-    assert ax.get_ylim() == (1e-3, 1e6)
-    fit_log_ylim(ax, [1e-40, 1.0])  # 42 decades: 8 of margin on each side
-    assert ax.get_ylim() == (1e-49, 1e9)
-    fit_log_ylim(ax, [0.5, 1.0])  # uses 2 decades of 58: shrinks, with no margin for so few
+    fit_log_ylim(ax, [0.03, 5e3])  # outgrows the top: 0.01 .. 1.5e4 is 7 decades; 2 of margin above, 1 below
+    assert ax.get_ylim() == (1e-3, 1e7)
+    fit_log_ylim(ax, [1e-40, 1.0])  # 42 decades: 16 of margin below, where it grew, 8 above
+    assert ax.get_ylim() == (1e-57, 1e9)
+    fit_log_ylim(ax, [1e-30, 1.0])  # 32 decades of 66 shown: about half, kept
+    assert ax.get_ylim() == (1e-57, 1e9)
+    fit_log_ylim(ax, [0.5, 1.0])  # uses 2 decades of 66: shrinks, with no margin for so few
     assert ax.get_ylim() == (0.1, 10.0)
+
+
+@pytest.mark.parametrize("ylim", [(1e65, 1e291), (1e-291, 1e-65), (1e-300, 1e300)])
+def test_log_axes_near_the_float_range_get_finite_ticks(ylim):
+    """matplotlib's LogLocator returns inf here, and formatting its label raises."""
+    fig, (ax,) = new_figure()
+    label(ax, "x", "y", log_y=True)
+    ticks = ax.yaxis.get_major_locator().tick_values(*ylim)
+    assert np.all(np.isfinite(ticks)) and ticks.min() > 0 and ticks.size >= 3
+    ax.set_ylim(*ylim)
+    fig.canvas.draw()
+
+
+def test_fit_log_ylim_changes_the_ticks_rarely_along_a_vanishing_drag():
+    """Decades lost at a steady rate (as with depth): a new range every several steps."""
+    fig, (ax,) = new_figure()
+    ax.set_yscale("log")
+    ranges = []
+    for depth in range(1, 51):
+        fit_log_ylim(ax, 0.25 ** np.arange(depth))
+        ranges.append(ax.get_ylim())
+    assert all(ax_lo <= 0.25 ** (depth - 1) for depth, (ax_lo, _) in zip(range(1, 51), ranges))
+    changes = sum(a != b for a, b in zip(ranges, ranges[1:]))
+    assert changes <= 7
 
 
 def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
@@ -60,14 +86,29 @@ def test_fit_linear_ylim_rounds_up_and_shrinks_only_when_half_empty():
 
 def test_fit_count_xlim_rounds_the_right_end_up_and_keeps_it_while_dragging():
     fig, (ax,) = new_figure()
-    fit_count_xlim(ax, 1, 11)
+    fit_count_xlim(ax, 1, 11, 51)  # the first fit is tight
     assert ax.get_xlim() == (0.5, 12.5)
-    for last in (12, 13, 14, 15, 10, 16, 20):
-        fit_count_xlim(ax, 1, last)
-        assert ax.get_xlim()[1] - 0.5 in (10, 12, 14, 16, 20) and ax.get_xlim()[1] >= last
-    fit_count_xlim(ax, 1, 23)
-    assert ax.get_xlim() == (0.5, 25.5)
-    fit_count_xlim(ax, 1, 3)
+    for last in (12, 10, 8):  # inside, and still filling most of it
+        fit_count_xlim(ax, 1, last, 51)
+        assert ax.get_xlim() == (0.5, 12.5)
+    fit_count_xlim(ax, 1, 13, 51)  # outgrown: room for a third more
+    assert ax.get_xlim() == (0.5, 18.5)
+    fit_count_xlim(ax, 1, 23, 51)
+    assert ax.get_xlim() == (0.5, 35.5)
+    fit_count_xlim(ax, 1, 51, 51)  # never past where the largest value would end
+    assert ax.get_xlim() == (0.5, 55.5)
+    fit_count_xlim(ax, 1, 3, 51)  # mostly empty: shrinks to fit
     assert ax.get_xlim() == (0.5, 4.5)
-    fit_count_xlim(ax, 0, 199)
+    fit_count_xlim(ax, 0, 199, 200)
     assert ax.get_xlim() == (-0.5, 200.5)
+
+
+def test_fit_count_xlim_changes_the_ticks_rarely_along_a_drag():
+    fig, (ax,) = new_figure()
+    tops = []
+    for last in [*range(2, 52), *range(51, 1, -1)]:  # a depth slider dragged up and back down
+        fit_count_xlim(ax, 1, last, 51)
+        top = ax.get_xlim()[1] - 0.5
+        assert last <= top <= 1.7 * last + 2
+        tops.append(top)
+    assert sum(a != b for a, b in zip(tops, tops[1:])) <= 12
