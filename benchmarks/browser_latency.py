@@ -15,7 +15,9 @@ Run from the repository root:
 On a shared 2-core machine one round's medians can differ from the next by a third;
 with --rounds N the whole measurement runs N times (a fresh server and browser each)
 and each slider's median and p90 are taken over the presses of all rounds, with the
-N single-round medians shown beside them.
+N single-round medians shown beside them. Before and after each round the machine's
+speed is taken with a fixed task (a bare Agg draw of a 30-point semilogy figure), so
+that rounds from a slow hour can be told from slow code.
 
 Prints a table and writes benchmarks/results/browser_latency.json. Uses the harness of
 the browser tests (tests/browser_harness.py): needs Chromium at /usr/bin/chromium.
@@ -33,6 +35,10 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from tests import browser_harness as bh
 
@@ -56,12 +62,29 @@ def _versions() -> dict:
     return out
 
 
+def reference_draw_ms(repeats: int = 30) -> float:
+    """Median time of one Agg draw of a 30-point semilogy figure (7 x 3.4 in, 100 dpi), in
+    this process: the machine's speed now, to read a round's latencies against."""
+    fig = Figure(figsize=(7.0, 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.semilogy(np.arange(30), 0.5 ** np.arange(30), marker="o")
+    fig.canvas.draw()  # fonts and caches, as a live figure has them
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fig.canvas.draw()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return round(statistics.median(times), 1)
+
+
 def _fmt(ms) -> str:
     return "-" if ms is None else f"{ms:.0f}"
 
 
 def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
     results = []
+    reference_before = reference_draw_ms()
     t_start = time.monotonic()
     with bh.LabServer() as server, bh.Browser() as browser:
         startup_s = time.monotonic() - t_start
@@ -100,6 +123,7 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "versions": _versions(),
         "presses_per_slider": presses,
+        "reference_draw_ms": {"before": reference_before, "after": reference_draw_ms()},
         "server_and_browser_start_s": round(startup_s, 2),
         "total_s": round(time.monotonic() - t_start, 2),
         "latency_definition": "keydown event timestamp -> first requestAnimationFrame in which the "
@@ -131,12 +155,14 @@ def pooled(rounds: list[dict]) -> list[dict]:
     return list(rows.values())
 
 
-def print_pooled(rows: list[dict]) -> None:
+def print_pooled(report: dict) -> None:
     print(f"\n{'notebook':<34} {'fig':>3} {'slider':<24} {'n':>3} {'median ms':>9} {'p90 ms':>7}  round medians")
-    for r in rows:
+    for r in report["pooled"]:
         rounds = " ".join(_fmt(m) for m in r["round_medians_ms"])
         print(f"{r['notebook']:<34} {r['figure']:>3} {r['slider'][:24]:<24} {len(r['latencies_ms']):>3}"
               f" {_fmt(r['median_ms']):>9} {_fmt(r['p90_ms']):>7}  {rounds}")
+    refs = ", ".join(f"{ref['before']}/{ref['after']}" for ref in report["reference_draw_ms"])
+    print(f"reference Agg draw per round, before/after (ms): {refs}")
 
 
 def print_table(report: dict) -> None:
@@ -153,7 +179,9 @@ def print_table(report: dict) -> None:
             print(f"{nb['notebook']:<34} {s['figure']:>3} {s['slider'][:24]:<24} {s['figure_kind']:<6}"
                   f" {len(s['latencies_ms']):>3} {_fmt(s['median_ms']):>9} {_fmt(s['p90_ms']):>7}"
                   f" {_fmt(s['max_ms']):>7} {s['misses']:>4}")
-    print(f"\nserver + browser start {report['server_and_browser_start_s']} s, total {report['total_s']} s")
+    ref = report["reference_draw_ms"]
+    print(f"\nserver + browser start {report['server_and_browser_start_s']} s, total {report['total_s']} s;"
+          f" reference Agg draw {ref['before']} ms before, {ref['after']} ms after")
 
 
 def main(argv=None) -> int:
@@ -182,8 +210,9 @@ def main(argv=None) -> int:
     if args.rounds > 1:
         report = {key: value for key, value in rounds[0].items() if key != "notebooks"}
         report.update(rounds=[r["notebooks"] for r in rounds], pooled=pooled(rounds),
+                      reference_draw_ms=[r["reference_draw_ms"] for r in rounds],
                       total_s=round(sum(r["total_s"] for r in rounds), 2))
-        print_pooled(report["pooled"])
+        print_pooled(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
