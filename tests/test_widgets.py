@@ -324,6 +324,19 @@ def test_new_ticks_in_one_panel_re_render_that_panel_alone():
     np.testing.assert_array_equal(shown, np.asarray(lf.fig.canvas.buffer_rgba()))
 
 
+@pytest.mark.parametrize("make", [live.layer_gradients, live.remedies_lab])
+def test_a_depth_drag_re_renders_the_axes_on_few_moves(make):
+    """Dragged from 1 to 50 layers and back, the axes re-range every several moves, not
+    every other one: a re-render costs several blits, and a drag must feel instant."""
+    lf = make(mode="agg")
+    depth = lf.controls["depth"]
+    moves = [*range(1, depth.max + 1), *range(depth.max - 1, 0, -1)]
+    before = lf.full_draws + lf.partial_draws
+    for value in moves:
+        depth.value = value
+    assert lf.full_draws + lf.partial_draws - before <= len(moves) // 4
+
+
 def test_neighbouring_slider_values_are_blits_and_new_ticks_are_full_draws():
     lf = live.layer_gradients(mode="agg")
     scale = lf.controls["scale"]
