@@ -237,6 +237,11 @@ def _figure_is_only_axes(fig: Figure) -> bool:
     return not (fig.texts or fig.lines or fig.patches or fig.images or fig.legends or fig.artists or fig.subfigs)
 
 
+def _same_float(a, b) -> bool:
+    """True for two floats equal but for rounding error (no slider step is that small)."""
+    return isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300)
+
+
 class LiveFigure:
     """A figure built once whose artists follow a set of controls.
 
@@ -398,6 +403,11 @@ class LiveFigure:
             canvas.blit(self.fig.bbox)
 
     def _on_change(self, change) -> None:
+        if _same_float(change["old"], change["new"]):
+            # When it first renders, the browser's slider can send back the value it was
+            # given a few units in the last place off (1.0000000000000009 for 1.0): not a
+            # move, and redrawing for it after Run All only costs the kernel time.
+            return
         try:
             self.refresh()
         except Exception as err:  # shown, not raised: the class must never see a traceback

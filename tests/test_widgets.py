@@ -172,6 +172,17 @@ def test_an_update_that_raises_is_shown_not_raised():
     assert lf.last_error is None and lf.message.value == ""
 
 
+def test_a_value_sent_back_with_rounding_error_is_not_a_move():
+    """The browser's slider sent back 1.0000000000000009 for 1.0 after Run All (measured)."""
+    calls = []
+    lf = live_figure(lambda ax: None, lambda state, b: calls.append(b),
+                     {"b": float_slider(1.0, -3.0, 8.0, 0.25, "bias")}, mode="agg")
+    lf.controls["b"].value = 1.0000000000000009
+    assert calls == [1.0]  # the first draw only
+    lf.controls["b"].value = 1.25
+    assert calls == [1.0, 1.25]
+
+
 def test_ipympl_canvas_leaves_pyplot_backend_alone():
     backend = matplotlib.get_backend()
     lf = live.chain_product(mode="ipympl")
