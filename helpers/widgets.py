@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import math
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +40,12 @@ from helpers.progress import in_kernel
 
 LIVE_MODES = ("auto", "ipympl", "image", "agg")
 _live_mode = "auto"
+
+# One live-figure redraw at a time in the whole kernel: JupyterLab may deliver widget
+# messages on a kernel subshell thread while the main thread runs a cell or handles
+# another message, and matplotlib's drawing is not thread-safe (two threads drawing at
+# once failed inside FreeType with "raster overflow" / "invalid outline").
+_DRAWING = threading.RLock()
 
 BACKGROUNDS_KEPT = 8  # per live figure; each is width x height x 4 bytes (about 1 MB)
 
@@ -267,17 +274,20 @@ class LiveFigure:
         self.full_draws = 0  # redraws that rendered the whole figure
         self.partial_draws = 0  # redraws that re-rendered only the axes that changed
         self.widget = self._layout()
-        self._update(**self.values)
-        self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
-        # Lay the figure out once, at its default state: re-solving the constrained
-        # layout on every slider move would cost more than the whole redraw.
-        fig.set_layout_engine("none")
-        if self.mode == "ipympl":
-            self._paint()  # keeps the background now, so that the first move is a blit too
-            fig.canvas.on_msg(self._on_canvas_message)
-            fig.canvas.draw_idle()  # the browser asks for the first frame once the canvas is shown
-        else:
-            self._redraw()
+        with _DRAWING:
+            self._update(**self.values)
+            self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
+            # Lay the figure out once, at its default state: re-solving the constrained
+            # layout on every slider move would cost more than the whole redraw.
+            fig.set_layout_engine("none")
+            if self.mode == "ipympl":
+                self._paint()  # keeps the background now, so that the first move is a blit too
+                # The canvas's messages (the browser asking for frames) are handled under the lock too.
+                fig.canvas.on_msg(fig.canvas._handle_message, remove=True)
+                fig.canvas.on_msg(self._on_canvas_message)
+                fig.canvas.draw_idle()  # the browser asks for the first frame once the canvas is shown
+            else:
+                self._redraw()
         for control in self.controls.values():
             if self.mode == "image" and hasattr(control, "continuous_update"):
                 # A full PNG per drag event would queue up behind the pointer:
@@ -291,8 +301,9 @@ class LiveFigure:
 
     def refresh(self) -> None:
         """Recompute and redraw for the controls' current values (raises on error)."""
-        self._update(**self.values)
-        self._redraw()
+        with _DRAWING:
+            self._update(**self.values)
+            self._redraw()
 
     def _redraw(self) -> None:
         """Bring the canvas up to date, by a blit when the background is unchanged, and show it."""
@@ -392,15 +403,18 @@ class LiveFigure:
         return self._blank[1]
 
     def _on_canvas_message(self, canvas, content: dict, buffers) -> None:
-        """Once the browser's canvas says it is ready, send it a whole frame.
+        """ipympl's handling of a message from the browser's canvas, under the drawing lock;
+        and once the canvas says it is ready, a whole frame.
 
         ipympl's own first frame comes after a round of requests between browser and
         kernel; in JupyterLab about one figure in fifteen stayed blank that way until a
-        control moved (measured with Run All). ipympl handles the message first.
+        control moved (measured with Run All).
         """
-        if content.get("type") == "initialized":
-            canvas._force_full = True  # a whole frame, not a difference from the last one
-            canvas.blit(self.fig.bbox)
+        with _DRAWING:
+            canvas._handle_message(canvas, content, buffers)
+            if content.get("type") == "initialized":
+                canvas._force_full = True  # a whole frame, not a difference from the last one
+                canvas.blit(self.fig.bbox)
 
     def _on_change(self, change) -> None:
         if _same_float(change["old"], change["new"]):

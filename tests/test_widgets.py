@@ -1,5 +1,8 @@
 """Live figures without a browser: move every control to its ends and check what is drawn."""
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import ipywidgets as W
 import matplotlib
@@ -181,6 +184,41 @@ def test_a_value_sent_back_with_rounding_error_is_not_a_move():
     assert calls == [1.0]  # the first draw only
     lf.controls["b"].value = 1.25
     assert calls == [1.0, 1.25]
+
+
+RACE = """
+import threading
+from helpers import live
+lf = live.gated_gradients(mode="ipympl")
+canvas = lf.fig.canvas
+canvas.send_binary = canvas.send_json = lambda *args: None  # no browser here
+errors, stop = [], threading.Event()
+
+def browser():  # the canvas asking for frames, as JupyterLab may on a kernel subshell thread
+    while not stop.is_set():
+        try:
+            canvas._handle_custom_msg({"type": "draw"}, [])
+        except Exception as err:
+            errors.append(repr(err))
+
+thread = threading.Thread(target=browser)
+thread.start()
+for i in range(60):  # meanwhile the class drags a slider
+    lf.controls["T"].value = 10 + (i * 7) % 150
+    if lf.last_error is not None:
+        errors.append(repr(lf.last_error))
+stop.set()
+thread.join()
+print("errors:", errors)
+"""
+
+
+def test_a_live_figure_drawn_from_two_threads_at_once_does_not_break():
+    """Without the drawing lock this corrupted the heap (malloc abort) or failed in FreeType."""
+    done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "errors: []" in done.stdout, done.stdout[-2000:]
 
 
 def test_ipympl_canvas_leaves_pyplot_backend_alone():
