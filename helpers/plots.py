@@ -129,6 +129,7 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
         hi = min(max(float(s.max()) for s in drawable) * pad, LOG_CEIL)
     lo, hi = np.floor(np.log10(lo)), np.ceil(np.log10(hi))  # in decades from here on
     span = hi - lo
+    floor, ceil = np.log10(LOG_FLOOR), np.log10(LOG_CEIL)
     cur_lo, cur_hi = np.log10(np.clip(ax.get_ylim(), LOG_FLOOR, LOG_CEIL))
     fitted = not ax.get_autoscaley_on()  # the first fit turns autoscaling off
     if fitted and cur_lo <= lo and hi <= cur_hi and cur_hi - cur_lo <= 2 * span + 2:
@@ -141,7 +142,7 @@ def fit_log_ylim(ax: Axes, *series, pad: float = 3.0) -> None:
     grow = np.floor(0.4 * span)
     lo -= grow if fitted and lo < cur_lo else margin
     hi += grow if fitted and hi > cur_hi else margin
-    ax.set_ylim(10.0 ** max(lo, np.log10(LOG_FLOOR)), 10.0 ** min(hi, np.log10(LOG_CEIL)))
+    ax.set_ylim(10.0 ** max(lo, floor), 10.0 ** min(hi, ceil))
 
 
 def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
@@ -155,6 +156,12 @@ def fit_linear_ylim(ax: Axes, top: float, step: float = 0.05) -> None:
     ax.set_ylim(0, step * max(1.0, np.ceil(top / step)))
 
 
+def _count_end(n: float) -> int:
+    """`n` rounded up to a multiple of 2 (of 5 past 20, of 25 past 100): a count axis's right end."""
+    step = 2 if n <= 20 else 5 if n <= 100 else 25
+    return step * math.ceil(n / step)
+
+
 def fit_count_xlim(ax: Axes, first: int, last: int, most: int) -> None:
     """Give `ax` an x-range showing whole-number positions first..last (last <= most).
 
@@ -164,18 +171,14 @@ def fit_count_xlim(ax: Axes, first: int, last: int, most: int) -> None:
     of it. A drag along a depth or length slider then changes the ticks every several
     values, not every other one.
     """
-    def end(n: float) -> int:
-        step = 2 if n <= 20 else 5 if n <= 100 else 25
-        return step * math.ceil(n / step)
-
     cur_first, cur_top = (v + 0.5 for v in ax.get_xlim())
     cur_top -= 1.0
     fitted = not ax.get_autoscalex_on()  # the first fit turns autoscaling off
     if fitted and cur_first == first and last <= cur_top <= 1.7 * last + 2:
         return
-    top = end(last)
+    top = _count_end(last)
     if fitted and last > cur_top:
-        top = min(end(4 * last / 3), max(top, end(most)))
+        top = min(_count_end(4 * last / 3), max(top, _count_end(most)))
     ax.set_xlim(first - 0.5, top + 0.5)
 
 
