@@ -2,7 +2,7 @@
 
     python course.py lab    # install into .venv (first time), open notebook 00 in JupyterLab
     python course.py test   # install into .venv (first time), run the whole test suite
-    python course.py execute [NOTEBOOK ...]   # Restart & Run All, saving outputs (after editing)
+    python course.py execute [NOTEBOOK ...]   # Restart & Run All, saved when portable (after editing)
 
 For instructors (see "For instructors" in README.md):
 
