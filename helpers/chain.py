@@ -7,30 +7,12 @@ w * f'(z_k); a product of many numbers shrinks to 0 or blows up unless the
 numbers stay close to 1 in size. Nothing here warns about overflow: inf, 0 and
 NaN are part of what the course shows.
 """
-import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 
 from helpers.activations import get_activation
-
-
-def _check_count(value, name: str) -> int:
-    # bool is an Integral in Python, but True units is certainly a mistake.
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_real(value, name: str) -> float:
-    try:
-        number = float(value) if isinstance(value, Real) and not isinstance(value, bool) else None
-    except OverflowError:  # a Python int too large for a float
-        number = None
-    if number is None or not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return number
+from helpers.validation import check_int, check_number
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,14 +36,14 @@ class ChainResult:
         return float(self.grad_wrt[0])
 
 
-def chain_forward_backward(n_units, weight, activation="sigmoid", x0=1.0, bias=0.0) -> ChainResult:
+def chain_forward_backward(n_units, weight, activation, x0=1.0, bias=0.0) -> ChainResult:
     """Run the chain forward, then compute d a_n / d a_k for every k."""
-    n = _check_count(n_units, "n_units")
-    w = _check_real(weight, "weight")
-    b = _check_real(bias, "bias")
+    n = check_int(n_units, "n_units", 1)
+    w = check_number(weight, "weight")
+    b = check_number(bias, "bias")
     act = get_activation(activation)
     a = np.empty(n + 1)
-    a[0] = _check_real(x0, "x0")
+    a[0] = check_number(x0, "x0")
     with np.errstate(all="ignore"):
         # The forward pass is inherently sequential: each unit needs the last.
         z = np.empty(n)
@@ -82,8 +64,8 @@ def chain_bound_curve(n_units, weight, activation) -> np.ndarray:
     Each local derivative is at most |w| * sup|f'| in size, whatever the
     inputs and bias, so a product of n - k of them is at most that power.
     """
-    n = _check_count(n_units, "n_units")
-    w = _check_real(weight, "weight")
+    n = check_int(n_units, "n_units", 1)
+    w = check_number(weight, "weight")
     per_unit = abs(w) * get_activation(activation).max_slope
     with np.errstate(all="ignore"):
         # numpy's power turns overflow into inf (Python's ** would raise).
@@ -101,7 +83,7 @@ def factor_products(factor, n_factors) -> np.ndarray:
     Computed as repeated multiplication, which is exactly what backprop does
     with a local derivative of the same size at every layer.
     """
-    n = _check_count(n_factors, "n_factors")
-    c = _check_real(factor, "factor")
+    n = check_int(n_factors, "n_factors", 1)
+    c = check_number(factor, "factor")
     with np.errstate(all="ignore"):
         return np.cumprod(np.full(n, c))

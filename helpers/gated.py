@@ -4,7 +4,8 @@ and torch.nn.GRU and the two can be checked against each other.
 
 Weights are stored as torch stores them: W_ih (G*H, D), W_hh (G*H, H),
 b_ih (G*H,), b_hh (G*H,), the G gates' blocks stacked in torch's order.
-Sequences are time-major, xs (T, B, D), as for helpers.rnn. sigma is the
+Sequences are batch-first, xs (B, T, D), as for helpers.rnn, and so is every
+per-step array of a cache or of the gradients. sigma is the
 logistic sigmoid; products marked * are elementwise.
 
 LSTM (Hochreiter & Schmidhuber 1997; the forget gate from Gers, Schmidhuber &
@@ -165,7 +166,7 @@ def _check_params(params, cls):
 def _check_xs(params, xs) -> np.ndarray:
     xs = np.asarray(xs, dtype=np.float64)
     if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[1] < 1 or xs.shape[2] != params.n_in:
-        raise ValueError(f"xs must have shape (T, batch, {params.n_in}) with T, batch >= 1, got {xs.shape}")
+        raise ValueError(f"xs must have shape (batch, T, {params.n_in}) with batch, T >= 1, got {xs.shape}")
     return xs
 
 
@@ -181,11 +182,11 @@ def _initial_state(value, name: str, B: int, H: int) -> np.ndarray:
 
 
 class _GateBlocks:
-    """Shared by the caches: `gates` (T, B, G*H) holds G gate blocks side by side."""
+    """Shared by the caches: `gates` (B, T, G*H) holds G gate blocks side by side."""
 
     @property
     def T(self) -> int:
-        return int(self.gates.shape[0])
+        return int(self.gates.shape[1])
 
     def _gate(self, k: int) -> np.ndarray:
         H = self.hs.shape[2]
@@ -196,9 +197,9 @@ class _GateBlocks:
 class LSTMCache(_GateBlocks):
     """What lstm_forward computed, kept for backpropagation.
 
-    hs (T+1, B, H) hidden states h_0..h_T; cs (T+1, B, H) cell states c_0..c_T
-    gates (T, B, 4H) gate activations of steps 1..T, blocks i, f, g, o
-    (the properties i, f, g, o are (T, B, H) views of them); xs (T, B, D) inputs.
+    hs (B, T+1, H) hidden states h_0..h_T; cs (B, T+1, H) cell states c_0..c_T
+    gates (B, T, 4H) gate activations of steps 1..T, blocks i, f, g, o
+    (the properties i, f, g, o are (B, T, H) views of them); xs (B, T, D) inputs.
     """
 
     hs: np.ndarray
@@ -227,10 +228,10 @@ class LSTMCache(_GateBlocks):
 class GRUCache(_GateBlocks):
     """What gru_forward computed, kept for backpropagation.
 
-    hs (T+1, B, H) hidden states h_0..h_T; gates (T, B, 3H) activations of
-    steps 1..T, blocks r, z, n (properties r, z, n: (T, B, H) views);
-    hn (T, B, H) W_hn h_{t-1} + b_hn (r multiplies it, so its gradient needs it);
-    xs (T, B, D) inputs.
+    hs (B, T+1, H) hidden states h_0..h_T; gates (B, T, 3H) activations of
+    steps 1..T, blocks r, z, n (properties r, z, n: (B, T, H) views);
+    hn (B, T, H) W_hn h_{t-1} + b_hn (r multiplies it, so its gradient needs it);
+    xs (B, T, D) inputs.
     """
 
     hs: np.ndarray
@@ -252,10 +253,11 @@ class GRUCache(_GateBlocks):
 
 
 def lstm_forward(params, xs, h0=None, c0=None) -> LSTMCache:
-    """Run the LSTM over xs (T, B, D) from h0, c0 (None: zeros, (H,) or (B, H)); see LSTMCache."""
+    """Run the LSTM over xs (B, T, D) from h0, c0 (None: zeros, (H,) or (B, H)); see LSTMCache."""
     params = _check_params(params, LSTMParams)
     xs = _check_xs(params, xs)
-    T, B, H = xs.shape[0], xs.shape[1], params.hidden
+    B, T, H = xs.shape[0], xs.shape[1], params.hidden
+    # Time-major inside (each step reads and writes one block); the cache holds batch-first views.
     hs = np.empty((T + 1, B, H))
     cs = np.empty((T + 1, B, H))
     hs[0] = _initial_state(h0, "h0", B, H)
@@ -264,7 +266,7 @@ def lstm_forward(params, xs, h0=None, c0=None) -> LSTMCache:
     with np.errstate(all="ignore"):
         # The input part of every step's gate pre-activations needs no earlier
         # state: one matmul for all steps, to which the loop adds W_hh h_{t-1}.
-        pre = xs @ params.W_ih.T
+        pre = xs.swapaxes(0, 1) @ params.W_ih.T
         pre += params.b_ih + params.b_hh
         gates = np.empty((T, B, 4 * H))
         for t in range(T):
@@ -277,19 +279,19 @@ def lstm_forward(params, xs, h0=None, c0=None) -> LSTMCache:
             c = np.multiply(f, cs[t], out=cs[t + 1])
             c += i * g
             np.multiply(o, np.tanh(c), out=hs[t + 1])
-    return LSTMCache(hs=hs, cs=cs, gates=gates, xs=xs)
+    return LSTMCache(hs=hs.swapaxes(0, 1), cs=cs.swapaxes(0, 1), gates=gates.swapaxes(0, 1), xs=xs)
 
 
 def gru_forward(params, xs, h0=None) -> GRUCache:
-    """Run the GRU over xs (T, B, D) from h0 (None: zeros, (H,) or (B, H)); see GRUCache."""
+    """Run the GRU over xs (B, T, D) from h0 (None: zeros, (H,) or (B, H)); see GRUCache."""
     params = _check_params(params, GRUParams)
     xs = _check_xs(params, xs)
-    T, B, H = xs.shape[0], xs.shape[1], params.hidden
+    B, T, H = xs.shape[0], xs.shape[1], params.hidden  # time-major inside, as lstm_forward
     hs = np.empty((T + 1, B, H))
     hs[0] = _initial_state(h0, "h0", B, H)
     w_hh_t = params.W_hh.T
     with np.errstate(all="ignore"):
-        pre = xs @ params.W_ih.T  # the input parts W_i* x_t + b_i* of all steps at once
+        pre = xs.swapaxes(0, 1) @ params.W_ih.T  # the input parts W_i* x_t + b_i* of all steps at once
         pre += params.b_ih
         gates = np.empty((T, B, 3 * H))
         hn = np.empty((T, B, H))
@@ -304,19 +306,19 @@ def gru_forward(params, xs, h0=None) -> GRUCache:
             n = np.tanh(pre[t, :, 2 * H:] + r * hn[t], out=act[:, 2 * H:])
             # (1 - z) * n + z * h_{t-1}, written as n + z * (h_{t-1} - n)
             np.add(n, z * (hs[t] - n), out=hs[t + 1])
-    return GRUCache(hs=hs, gates=gates, hn=hn, xs=xs)
+    return GRUCache(hs=hs.swapaxes(0, 1), gates=gates.swapaxes(0, 1), hn=hn.swapaxes(0, 1), xs=xs)
 
 
 def _frobenius_over_time(a: np.ndarray) -> np.ndarray:
-    """(T+1,) Frobenius norms of a[t] (B, H) for each t, silent about overflow and underflow."""
-    return _frobenius_norms(list(a))
+    """(T+1,) Frobenius norms of a[:, t] (B, H) for each t, silent about overflow and underflow."""
+    return _frobenius_norms(list(a.swapaxes(0, 1)))
 
 
 @dataclass(eq=False)
 class LSTMGrads:
     """Gradients of a loss on h_T through the LSTM.
 
-    dh (T+1, B, H) dL/dh_t, t = 0..T; dc (T+1, B, H) dL/dc_t (both total: through
+    dh (B, T+1, H) dL/dh_t, t = 0..T; dc (B, T+1, H) dL/dc_t (both total: through
     every later step); dW_ih (4H, D), dW_hh (4H, H), db_ih (4H,), db_hh (4H,).
     """
 
@@ -340,7 +342,7 @@ class LSTMGrads:
 class GRUGrads:
     """Gradients of a loss on h_T through the GRU.
 
-    dh (T+1, B, H) dL/dh_t, t = 0..T (total); dW_ih (3H, D), dW_hh (3H, H), db_ih, db_hh (3H,).
+    dh (B, T+1, H) dL/dh_t, t = 0..T (total); dW_ih (3H, D), dW_hh (3H, H), db_ih, db_hh (3H,).
     """
 
     dh: np.ndarray
@@ -394,7 +396,9 @@ def lstm_backward(params, cache, dh_last) -> LSTMGrads:
     """
     params = _check_params(params, LSTMParams)
     cache = _check_cache(cache, LSTMCache, params)
-    T, B, H = cache.T, cache.hs.shape[1], params.hidden
+    T, B, H = cache.T, cache.hs.shape[0], params.hidden
+    # Time-major views of the cache (its storage is time-major: no copies).
+    hs, cs, gates, xs = (a.swapaxes(0, 1) for a in (cache.hs, cache.cs, cache.gates, cache.xs))
     dh = np.empty((T + 1, B, H))
     dc = np.empty((T + 1, B, H))
     dh[T] = _check_dh_last(dh_last, B, H)
@@ -402,23 +406,24 @@ def lstm_backward(params, cache, dh_last) -> LSTMGrads:
     with np.errstate(all="ignore"):
         carry = np.zeros((B, H))  # dL/dc_t arriving from c_{t+1} = f_{t+1} * c_t + ...
         for t in range(T, 0, -1):
-            act = cache.gates[t - 1]
+            act = gates[t - 1]
             i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
-            tanh_c = np.tanh(cache.cs[t])
+            tanh_c = np.tanh(cs[t])
             # c_t reaches the loss through h_t = o * tanh(c_t) and through c_{t+1}.
             dc[t] = carry + dh[t] * o * (1.0 - tanh_c * tanh_c)
             da = d_pre[t - 1]
             # sigma' = s (1 - s) and tanh' = 1 - g^2, from the stored activations.
             da[:, :H] = dc[t] * g * i * (1.0 - i)
-            da[:, H:2 * H] = dc[t] * cache.cs[t - 1] * f * (1.0 - f)
+            da[:, H:2 * H] = dc[t] * cs[t - 1] * f * (1.0 - f)
             da[:, 2 * H:3 * H] = dc[t] * i * (1.0 - g * g)
             da[:, 3 * H:] = dh[t] * tanh_c * o * (1.0 - o)
             carry = dc[t] * f  # the cell path: no weight matrix, no squashing derivative
             np.matmul(da, params.W_hh, out=dh[t - 1])
         dc[0] = carry  # c_0 reaches the loss only through c_1
-        dW_ih, dW_hh, db = _weight_grads(d_pre, cache.xs, cache.hs[:-1])
+        dW_ih, dW_hh, db = _weight_grads(d_pre, xs, hs[:-1])
     # b_ih and b_hh enter the pre-activations the same way: equal gradients.
-    return LSTMGrads(dh=dh, dc=dc, dW_ih=dW_ih, dW_hh=dW_hh, db_ih=db, db_hh=db.copy())
+    return LSTMGrads(dh=dh.swapaxes(0, 1), dc=dc.swapaxes(0, 1), dW_ih=dW_ih, dW_hh=dW_hh, db_ih=db,
+                     db_hh=db.copy())
 
 
 def gru_backward(params, cache, dh_last) -> GRUGrads:
@@ -428,20 +433,21 @@ def gru_backward(params, cache, dh_last) -> GRUGrads:
     """
     params = _check_params(params, GRUParams)
     cache = _check_cache(cache, GRUCache, params)
-    T, B, H = cache.T, cache.hs.shape[1], params.hidden
+    T, B, H = cache.T, cache.hs.shape[0], params.hidden
+    hs, gates, hn, xs = (a.swapaxes(0, 1) for a in (cache.hs, cache.gates, cache.hn, cache.xs))  # time-major views
     dh = np.empty((T + 1, B, H))
     dh[T] = _check_dh_last(dh_last, B, H)
     d_in = np.empty((T, B, 3 * H))  # dL/d(W_i* x_t + b_i*)
     d_rec = np.empty((T, B, 3 * H))  # dL/d(W_h* h_{t-1} + b_h*)
     with np.errstate(all="ignore"):
         for t in range(T, 0, -1):
-            act = cache.gates[t - 1]
+            act = gates[t - 1]
             r, z, n = act[:, :H], act[:, H:2 * H], act[:, 2 * H:]
-            h_prev, grad = cache.hs[t - 1], dh[t]
+            h_prev, grad = hs[t - 1], dh[t]
             # h_t = (1 - z) * n + z * h_{t-1}
             da_n = grad * (1.0 - z) * (1.0 - n * n)  # through n = tanh(a_n)
             dz = grad * (h_prev - n)
-            dr = da_n * cache.hn[t - 1]  # a_n = W_in x + b_in + r * hn
+            dr = da_n * hn[t - 1]  # a_n = W_in x + b_in + r * hn
             di, drec = d_in[t - 1], d_rec[t - 1]
             di[:, :H] = dr * r * (1.0 - r)
             di[:, H:2 * H] = dz * z * (1.0 - z)
@@ -453,10 +459,10 @@ def gru_backward(params, cache, dh_last) -> GRUGrads:
             dh[t - 1] += grad * z
         T_B = T * B
         flat_in, flat_rec = d_in.reshape(T_B, 3 * H), d_rec.reshape(T_B, 3 * H)
-        dW_ih = flat_in.T @ cache.xs.reshape(T_B, params.n_in)
-        dW_hh = flat_rec.T @ cache.hs[:-1].reshape(T_B, H)
+        dW_ih = flat_in.T @ xs.reshape(T_B, params.n_in)
+        dW_hh = flat_rec.T @ hs[:-1].reshape(T_B, H)
         db_ih, db_hh = flat_in.sum(axis=0), flat_rec.sum(axis=0)
-    return GRUGrads(dh=dh, dW_ih=dW_ih, dW_hh=dW_hh, db_ih=db_ih, db_hh=db_hh)
+    return GRUGrads(dh=dh.swapaxes(0, 1), dW_ih=dW_ih, dW_hh=dW_hh, db_ih=db_ih, db_hh=db_hh)
 
 
 def readout_loss(h_last, W_y, c, targets, loss="ce"):
@@ -464,7 +470,7 @@ def readout_loss(h_last, W_y, c, targets, loss="ce"):
 
     helpers.rnn's convention exactly (it is rnn's code): loss="ce": softmax
     cross-entropy against integer classes (B,), mean over the batch;
-    loss="mse": 0.5 * mean squared error against (B, O) (or (B,) when O = 1).
+    loss="mse": mean squared error against (B, O) (or (B,) when O = 1), as torch's mse_loss.
     """
     loss = _check_loss(loss)
     h_last = np.asarray(h_last, dtype=np.float64)
@@ -480,7 +486,7 @@ def readout_loss(h_last, W_y, c, targets, loss="ce"):
 
 
 def _to_torch_gated(params, module_class):
-    module = module_class(params.n_in, params.hidden, dtype=torch.float64)
+    module = module_class(params.n_in, params.hidden, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
             target = getattr(module, name.replace("W_", "weight_").replace("b_", "bias_") + "_l0")
@@ -489,12 +495,12 @@ def _to_torch_gated(params, module_class):
 
 
 def to_torch_lstm(params) -> nn.LSTM:
-    """nn.LSTM(n_in, hidden) in float64, time-major, holding copies of params' weights."""
+    """nn.LSTM(n_in, hidden, batch_first=True) in float64, holding copies of params' weights."""
     return _to_torch_gated(_check_params(params, LSTMParams), nn.LSTM)
 
 
 def to_torch_gru(params) -> nn.GRU:
-    """nn.GRU(n_in, hidden) in float64, time-major, holding copies of params' weights."""
+    """nn.GRU(n_in, hidden, batch_first=True) in float64, holding copies of params' weights."""
     return _to_torch_gated(_check_params(params, GRUParams), nn.GRU)
 
 
@@ -504,7 +510,7 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
 
     kind: "rnn" (tanh, helpers.rnn, recurrent matrix scaled_orthogonal with
     every singular value `radius`), "lstm" (init_lstm with `forget_bias`) or
-    "gru" (init_gru). The inputs xs ~ N(0, 1) (T, batch, n_in), the targets and
+    "gru" (init_gru). The inputs xs ~ N(0, 1) (batch, T, n_in), the targets and
     the readout W_y ~ N(0, 1/hidden) are drawn first from default_rng(seed), so
     every kind sees the same sequence, targets and readout: only the cell differs.
     The recurrent weights come next from the same generator. The loss is
@@ -522,7 +528,7 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
     n_out = check_int(n_out, "n_out", 2 if loss == "ce" else 1)  # one class would make "ce" trivially 0
     seed = check_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
-    xs = rng.standard_normal((T, batch, n_in))
+    xs = rng.standard_normal((T, batch, n_in)).swapaxes(0, 1)  # drawn step by step, used batch-first
     targets = rng.integers(0, n_out, batch) if loss == "ce" else rng.standard_normal((batch, n_out))
     W_y = rng.standard_normal((n_out, hidden)) / math.sqrt(hidden)
     c = np.zeros(n_out)
@@ -537,31 +543,32 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
         params = init_gru(hidden, n_in, rng)
         forward, backward = gru_forward, gru_backward
     cache = forward(params, xs)
-    _, dh_last, _, _ = readout_loss(cache.hs[-1], W_y, c, targets, loss)
+    _, dh_last, _, _ = readout_loss(cache.hs[:, -1], W_y, c, targets, loss)
     return backward(params, cache, dh_last).norms()
 
 
 def cell_path_product(forget_gates, reduce="mean") -> np.ndarray:
     """Products of forget gates along the LSTM's cell path: d c_T / d c_k with the gates held fixed.
 
-    forget_gates: (T, B, H), e.g. LSTMCache.f (entry t-1 is f_t). Entry k is
+    forget_gates: (B, T, H), e.g. LSTMCache.f ([:, t-1] is f_t). Entry k is
     prod_{t=k+1}^{T} f_t, the diagonal of d c_T / d c_k along the direct path
     c_{t-1} -> c_t = f_t * c_{t-1} + ... (entry T is 1). It is the whole
     Jacobian when the gates do not depend on the state (W_hh = 0); otherwise
     the gates add further paths through h.
     reduce: "mean" (default) or "max" over batch and units gives (T+1,);
-    None gives the full (T+1, B, H).
+    None gives the full (B, T+1, H).
     """
     f = np.asarray(forget_gates, dtype=np.float64)
     if f.ndim != 3 or min(f.shape) < 1:
-        raise ValueError(f"forget_gates must have shape (T, B, H) with T, B, H >= 1, got {f.shape}")
+        raise ValueError(f"forget_gates must have shape (B, T, H) with B, T, H >= 1, got {f.shape}")
     if reduce not in CELL_PATH_REDUCTIONS:
         raise ValueError(f"reduce must be one of {CELL_PATH_REDUCTIONS}, got {reduce!r}")
     with np.errstate(all="ignore"):
-        products = np.empty((f.shape[0] + 1,) + f.shape[1:])
-        products[-1] = 1.0
-        # Running product from the end: products[k] = f_{k+1} * products[k+1].
-        np.cumprod(f[::-1], axis=0, out=products[-2::-1])
+        B, T, H = f.shape
+        products = np.empty((B, T + 1, H))
+        products[:, -1] = 1.0
+        # Running product from the end: products[:, k] = f_{k+1} * products[:, k+1].
+        np.cumprod(f[:, ::-1], axis=1, out=products[:, -2::-1])
         if reduce is None:
             return products
-        return products.mean(axis=(1, 2)) if reduce == "mean" else products.max(axis=(1, 2))
+        return products.mean(axis=(0, 2)) if reduce == "mean" else products.max(axis=(0, 2))

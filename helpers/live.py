@@ -249,10 +249,10 @@ def scalar_recurrence(mode: str | None = None) -> LiveFigure:
     def update(state, w, T):
         measured, refs, status = state
         k = np.arange(T + 1)
-        grad = scalar_bptt(w, T)
+        grad = scalar_bptt(w, T, "linear")
         measured.set_data(k, log_safe(grad))
         for line, w_ref in zip(refs, (0.5, 1.5)):
-            line.set_data(k, log_safe(scalar_bptt(w_ref, T)))
+            line.set_data(k, log_safe(scalar_bptt(w_ref, T, "linear")))
         fit_count_xlim(measured.axes, 0, T, MAX_T)
         fit_log_ylim(measured.axes, grad, *(line.get_ydata() for line in refs))
         problem = describe_problem(grad, "step")
@@ -272,7 +272,7 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
     The bound: ||dL/dh_t|| <= ||dL/dh_T|| (s * max|f'|)^(T - t), s the largest
     singular value of W_h (for the orthogonal choice, s is the radius itself).
     """
-    xs = np.random.default_rng(0).standard_normal((MAX_T, 1, RNN_INPUTS))
+    xs = np.random.default_rng(0).standard_normal((1, MAX_T, RNN_INPUTS))
 
     def build(ax):
         label(ax, "time step t", "||dL / dh_t||", "Gradient reaching each step of the sequence", log_y=True, integer_x=True)
@@ -284,7 +284,7 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
     def update(state, T, radius, activation, recurrent):
         measured, bound, status = state
         params = init_rnn(hidden, RNN_INPUTS, 1, np.random.default_rng(0), recurrent=recurrent, radius=radius)
-        cache = rnn_forward(params, xs[:T], activation)
+        cache = rnn_forward(params, xs[:, :T], activation)
         # Squared error against 0: its gradient grows with the output instead of
         # saturating (a softmax loss on an exploding state passes back exactly 0).
         norms = rnn_bptt(params, cache, np.zeros(1), loss="mse").norms()
@@ -402,7 +402,7 @@ def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
     Inputs are fixed random vectors; the forget-gate bias shifts every forget gate
     f = sigmoid(... + bias) towards 1 (large bias) or 0 (negative bias).
     """
-    xs = np.random.default_rng(0).standard_normal((MAX_T, 1, RNN_INPUTS))
+    xs = np.random.default_rng(0).standard_normal((1, MAX_T, RNN_INPUTS))
     readout = np.random.default_rng(1).standard_normal((1, hidden)) / np.sqrt(hidden)
 
     def build(ax):
@@ -415,7 +415,7 @@ def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
     def update(state, forget_bias, T):
         product, grad, status = state
         params = init_lstm(hidden, RNN_INPUTS, np.random.default_rng(0), forget_bias=forget_bias)
-        cache = lstm_forward(params, xs[:T])
+        cache = lstm_forward(params, xs[:, :T])
         path = cell_path_product(cache.f)
         cell = lstm_backward(params, cache, readout).cell_norms()
         with np.errstate(all="ignore"):

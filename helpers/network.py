@@ -100,7 +100,7 @@ class NetConfig:
         """[n_in, width, ..., width, n_out]: depth + 2 sizes, depth + 1 layers."""
         return [self.n_in] + [self.width] * self.depth + [self.n_out]
 
-    def weight_std(self, fan_in: int, fan_out: int) -> float:
+    def weight_std(self, fan_out: int, fan_in: int) -> float:
         """Standard deviation of the weights of a layer with these fans.
 
         normal: weight_scale; xavier: weight_scale * sqrt(2 / (fan_in + fan_out))
@@ -124,7 +124,7 @@ def _standard_draws(sizes, rng) -> list:
 def _scale_draws(config: "NetConfig", draws) -> list:
     sizes = config.layer_sizes()
     return [
-        (z * config.weight_std(fan_in, fan_out), np.zeros(fan_out))
+        (z * config.weight_std(fan_out, fan_in), np.zeros(fan_out))
         for z, fan_in, fan_out in zip(draws, sizes[:-1], sizes[1:])
     ]
 

@@ -6,9 +6,13 @@ in numpy and the same network in torch, so the two can be checked against each o
     y_hat = W_y h_T + c                             (batch, n_out), read out at the last step only
 
 Weights are stored as (fan_out, fan_in) like torch.nn.Linear, so a batch goes
-through a step as h @ W_h.T + x @ W_x.T + b. Sequences are time-major: xs has
-shape (T, batch, n_in). Everything numpy is float64 and nothing warns about
-overflow: inf, NaN and 0 in the results are what exploding and vanishing look like.
+through a step as h @ W_h.T + x @ W_x.T + b. Sequences are batch-first, as in
+torch's batch_first=True layers and helpers.tasks: xs has shape (batch, T, n_in),
+and every per-step array of a cache or of the gradients is (batch, steps, ...).
+(The arrays are stored time-major inside, so each step reads and writes one block;
+what is handed out are batch-first views of them.)
+Everything numpy is float64 and nothing warns about overflow: inf, NaN and 0 in
+the results are what exploding and vanishing look like.
 
 The gradient reaching h_k from the last step is
 
@@ -30,9 +34,9 @@ import torch
 from torch import nn
 
 from helpers.activations import ACTIVATION_NAMES, get_activation
-from helpers.chain import _check_real, chain_forward_backward
+from helpers.chain import chain_forward_backward
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
-from helpers.validation import check_int, check_rng
+from helpers.validation import check_int, check_number, check_rng
 
 
 LOSSES = ("mse", "ce")
@@ -53,7 +57,7 @@ def _activation_name(activation) -> str:
 
 def _check_loss(loss) -> str:
     if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES} ('mse': 0.5 * mean squared error, "
+        raise ValueError(f"loss must be one of {LOSSES} ('mse': mean squared error, "
                          f"'ce': softmax cross-entropy), got {loss!r}")
     return loss
 
@@ -140,10 +144,10 @@ def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input
 class RNNCache:
     """What rnn_forward computed, kept for backpropagation through time.
 
-    hs  (T+1, B, H) hidden states h_0..h_T
-    zs  (T, B, H)   pre-activations z_1..z_T (zs[t-1] is z_t)
+    hs  (B, T+1, H) hidden states h_0..h_T (hs[:, t] is h_t)
+    zs  (B, T, H)   pre-activations z_1..z_T (zs[:, t-1] is z_t)
     out (B, O)      readout W_y h_T + c (logits or regression values)
-    xs  (T, B, D)   the inputs (the input weights' gradient needs them)
+    xs  (B, T, D)   the inputs (the input weights' gradient needs them)
     activation      name of f, so BPTT cannot silently use a different one
     """
 
@@ -155,14 +159,14 @@ class RNNCache:
 
     @property
     def T(self) -> int:
-        return int(self.zs.shape[0])
+        return int(self.zs.shape[1])
 
 
 @dataclass(eq=False)
 class RNNGrads:
     """Loss and gradients of one forward pass + BPTT.
 
-    dh (T+1, B, H) dL/dh_t for every t = 0..T (the total gradient, through all later steps)
+    dh (B, T+1, H) dL/dh_t for every t = 0..T (the total gradient, through all later steps)
     dW_h (H, H), dW_x (H, D), db (H,), dW_y (O, H), dc (O,); loss: float
     """
 
@@ -177,7 +181,7 @@ class RNNGrads:
     def norms(self) -> np.ndarray:
         """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T; silent about overflow."""
         with np.errstate(all="ignore"):
-            return np.sqrt(np.sum(np.square(self.dh), axis=(1, 2)))
+            return np.sqrt(np.sum(np.square(self.dh), axis=(0, 2)))
 
 
 def _check_params(params) -> RNNParams:
@@ -189,8 +193,8 @@ def _check_params(params) -> RNNParams:
 def _check_inputs(params: RNNParams, xs, h0):
     xs = np.asarray(xs, dtype=np.float64)
     if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[1] < 1 or xs.shape[2] != params.n_in:
-        raise ValueError(f"xs must have shape (T, batch, {params.n_in}) with T, batch >= 1, got {xs.shape}")
-    B, H = xs.shape[1], params.hidden
+        raise ValueError(f"xs must have shape (batch, T, {params.n_in}) with batch, T >= 1, got {xs.shape}")
+    B, H = xs.shape[0], params.hidden
     if h0 is None:
         return xs, np.zeros((B, H))
     h0 = np.asarray(h0, dtype=np.float64)
@@ -201,27 +205,27 @@ def _check_inputs(params: RNNParams, xs, h0):
     return xs, h0
 
 
-def rnn_forward(params, xs, activation="tanh", h0=None) -> RNNCache:
-    """Run the RNN over xs (T, B, D) from h0 (None: zeros, (H,) or (B, H)); see RNNCache."""
+def rnn_forward(params, xs, activation, h0=None) -> RNNCache:
+    """Run the RNN over xs (B, T, D) from h0 (None: zeros, (H,) or (B, H)); see RNNCache."""
     params = _check_params(params)
     name = _activation_name(activation)
     f = get_activation(name).f
     xs, h0 = _check_inputs(params, xs, h0)
-    T, B, H = xs.shape[0], xs.shape[1], params.hidden
-    hs = np.empty((T + 1, B, H))
+    B, T, H = xs.shape[0], xs.shape[1], params.hidden
+    hs = np.empty((T + 1, B, H))  # time-major inside: each step reads and writes one block
     hs[0] = h0
     w_h_t = params.W_h.T
     with np.errstate(all="ignore"):
         # The input part of every z_t needs no earlier state: one matmul for all
         # steps, written into zs, to which the loop adds the recurrent part.
-        zs = xs @ params.W_x.T
+        zs = xs.swapaxes(0, 1) @ params.W_x.T
         zs += params.b
         for t in range(T):
             z = zs[t]
             z += hs[t] @ w_h_t
             hs[t + 1] = f(z)
         out = hs[T] @ params.W_y.T + params.c
-    return RNNCache(hs=hs, zs=zs, out=out, xs=xs, activation=name)
+    return RNNCache(hs=hs.swapaxes(0, 1), zs=zs.swapaxes(0, 1), out=out, xs=xs, activation=name)
 
 
 def _cache_activation(cache: RNNCache, activation) -> str:
@@ -261,9 +265,9 @@ def _check_targets(targets, loss: str, B: int, O: int) -> np.ndarray:
 def _loss_and_grad(out: np.ndarray, targets: np.ndarray, loss: str):
     """(loss, dL/dout (B, O)); call inside np.errstate(all='ignore')."""
     B = out.shape[0]
-    if loss == "mse":
+    if loss == "mse":  # torch's mse_loss: the mean over batch and outputs
         diff = out - targets
-        return float(0.5 * np.mean(np.square(diff))), diff / diff.size
+        return float(np.mean(np.square(diff))), 2.0 * diff / diff.size
     # log-sum-exp around the largest logit, so exp never overflows.
     shifted = out - np.max(out, axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -280,13 +284,14 @@ def rnn_bptt(params, cache, targets, loss="ce", activation=None) -> RNNGrads:
 
     targets: loss="ce": integer classes (B,) in 0..O-1 (softmax cross-entropy,
     mean over the batch); loss="mse": (B, O), or (B,) when O = 1, with the loss
-    0.5 * mean over batch and outputs of the squared error.
+    the mean over batch and outputs of the squared error (torch's mse_loss).
     activation: None uses the forward pass's; a different name raises.
     """
     params = _check_params(params)
     act = get_activation(_cache_activation(cache, activation))
     loss = _check_loss(loss)
-    hs, zs, xs = cache.hs, cache.zs, cache.xs
+    # Time-major views (the cache's own storage is time-major: no copies here).
+    hs, zs, xs = cache.hs.swapaxes(0, 1), cache.zs.swapaxes(0, 1), cache.xs.swapaxes(0, 1)
     T, B, H = zs.shape
     if hs.shape[1:] != (B, params.hidden) or xs.shape[2] != params.n_in:
         raise ValueError("cache must come from rnn_forward with these params; the hidden or input sizes differ")
@@ -309,10 +314,10 @@ def rnn_bptt(params, cache, targets, loss="ce", activation=None) -> RNNGrads:
         dW_h = flat_dz.T @ hs[:-1].reshape(T * B, H)
         dW_x = flat_dz.T @ xs.reshape(T * B, params.n_in)
         db = flat_dz.sum(axis=0)
-    return RNNGrads(dh=dh, dW_h=dW_h, dW_x=dW_x, db=db, dW_y=dW_y, dc=dc, loss=value)
+    return RNNGrads(dh=dh.swapaxes(0, 1), dW_h=dW_h, dW_x=dW_x, db=db, dW_y=dW_y, dc=dc, loss=value)
 
 
-def rnn_loss(params, xs, targets, loss="ce", activation="tanh", h0=None) -> float:
+def rnn_loss(params, xs, targets, loss="ce", *, activation, h0=None) -> float:
     """The loss alone (forward pass only): what finite differences need."""
     cache = rnn_forward(params, xs, activation, h0)
     loss = _check_loss(loss)
@@ -333,7 +338,7 @@ def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
     """
     params = _check_params(params)
     act = get_activation(_cache_activation(cache, activation))
-    T, B, H = cache.zs.shape
+    B, T, H = cache.zs.shape
     if H != params.hidden:
         raise ValueError(f"cache has hidden size {H} but params has {params.hidden}")
     which = check_int(which, "which", 0, B - 1)
@@ -342,7 +347,7 @@ def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
     log_scales = np.zeros(T + 1)
     mats[T] = np.eye(H)
     with np.errstate(all="ignore"):
-        slopes = act.df(cache.zs[:, which, :])  # (T, H): slopes[t-1] = f'(z_t)
+        slopes = act.df(cache.zs[which])  # (T, H): slopes[t-1] = f'(z_t)
         product, log_scale = mats[T], 0.0
         for k in range(T - 1, -1, -1):
             # dh_T/dh_k = (dh_T/dh_{k+1}) diag(f'(z_{k+1})) W_h; z_{k+1} is zs[k].
@@ -384,7 +389,7 @@ def pascanu_bound(W_h, activation, T) -> np.ndarray:
         return np.power(s * gamma, np.arange(T, -1, -1, dtype=np.float64))
 
 
-def scalar_bptt(w, T, activation="linear", x0=1.0) -> np.ndarray:
+def scalar_bptt(w, T, activation, x0=1.0) -> np.ndarray:
     """(T+1,) |dh_T/dh_k|, k = 0..T, for a one-unit RNN h_t = f(w h_{t-1}), h_0 = x0.
 
     No inputs and no bias: the lecture's example, where |dh_T/dh_0| = |w|^T for
@@ -392,7 +397,7 @@ def scalar_bptt(w, T, activation="linear", x0=1.0) -> np.ndarray:
     of helpers.chain run over time steps instead of layers.
     """
     T = check_int(T, "T", 1)
-    w = _check_real(w, "w")
+    w = check_number(w, "w")
     _activation_name(activation)
     result = chain_forward_backward(T, w, activation, x0=x0, bias=0.0)
     return np.abs(result.grad_wrt)
@@ -401,7 +406,7 @@ def scalar_bptt(w, T, activation="linear", x0=1.0) -> np.ndarray:
 class TorchRNN(nn.Module):
     """The same RNN in torch, float64, with an explicit loop over time steps.
 
-    forward(xs (T, B, D), h0=None) -> (out (B, O), hs: list of T+1 tensors (B, H)).
+    forward(xs (B, T, D), h0=None) -> (out (B, O), hs: list of T+1 tensors (B, H)).
     """
 
     def __init__(self, params: RNNParams, activation):
@@ -414,11 +419,11 @@ class TorchRNN(nn.Module):
             setattr(self, name, nn.Parameter(value))
 
     def forward(self, xs: torch.Tensor, h0=None):
-        T, B = xs.shape[0], xs.shape[1]
+        B, T = xs.shape[0], xs.shape[1]
         h = torch.zeros(B, self.W_h.shape[0], dtype=torch.float64) if h0 is None else h0
         hs = [h]
         for t in range(T):
-            h = self._f(h @ self.W_h.T + xs[t] @ self.W_x.T + self.b)
+            h = self._f(h @ self.W_h.T + xs[:, t] @ self.W_x.T + self.b)
             hs.append(h)
         return h @ self.W_y.T + self.c, hs
 
@@ -439,7 +444,7 @@ def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
     loss = _check_loss(loss)
     params = RNNParams(*(getattr(model, n).detach().numpy() for n in ("W_h", "W_x", "b", "W_y", "c")))
     xs, h0 = _check_inputs(params, xs, h0)
-    targets = _check_targets(targets, loss, xs.shape[1], params.n_out)
+    targets = _check_targets(targets, loss, xs.shape[0], params.n_out)
     model.zero_grad(set_to_none=True)
     h0_t = torch.tensor(h0, dtype=torch.float64, requires_grad=True)
     out, hs = model(torch.from_numpy(xs), h0_t)
@@ -448,7 +453,7 @@ def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
     if loss == "ce":
         value = nn.functional.cross_entropy(out, torch.from_numpy(targets))
     else:
-        value = 0.5 * nn.functional.mse_loss(out, torch.from_numpy(targets))
+        value = nn.functional.mse_loss(out, torch.from_numpy(targets))
     value.backward()
 
     def grad(t: torch.Tensor) -> np.ndarray:
@@ -456,7 +461,7 @@ def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
         return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.numpy().copy()
 
     return RNNGrads(
-        dh=np.stack([grad(h) for h in hs]),
+        dh=np.stack([grad(h) for h in hs], axis=1),
         dW_h=grad(model.W_h), dW_x=grad(model.W_x), db=grad(model.b),
         dW_y=grad(model.W_y), dc=grad(model.c), loss=float(value.detach()),
     )
@@ -533,5 +538,5 @@ def input_gradient_norms(params, cache, grads) -> np.ndarray:
     params = _check_params(params)
     act = get_activation(cache.activation)
     with np.errstate(all="ignore"):
-        dx = (grads.dh[1:] * act.df(cache.zs)) @ params.W_x  # (T, B, D)
-        return np.sqrt(np.sum(np.square(dx), axis=(1, 2)))
+        dx = (grads.dh[:, 1:] * act.df(cache.zs)) @ params.W_x  # (B, T, D)
+        return np.sqrt(np.sum(np.square(dx), axis=(0, 2)))

@@ -16,15 +16,42 @@ def check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def _allowed_number(low: float | None, strict: bool) -> str:
+    return "a finite number" if low is None else f"a finite number {'>' if strict else '>='} {low:g}"
+
+
 def check_number(value, name: str, low: float | None = None, strict: bool = False) -> float:
-    """`value` as a finite float, at least `low` (more than `low` when strict)."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    """`value` as a finite float, at least `low` (more than `low` when strict).
+
+    Strings, bools, None, NaN, +-inf and ints too large for a float are refused.
+    """
+    ok = isinstance(value, Real) and not isinstance(value, bool)
+    try:
+        ok = ok and math.isfinite(value)
+    except OverflowError:  # a Python int beyond float's range
+        ok = False
     if ok and low is not None:
         ok = value > low if strict else value >= low
     if not ok:
-        allowed = "a finite number" if low is None else f"a finite number {'>' if strict else '>='} {low:g}"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {_allowed_number(low, strict)}, got {value!r}")
     return float(value)
+
+
+def check_optional_number(value, name: str, low: float | None = None, strict: bool = False) -> float | None:
+    """None, or `value` as check_number allows it."""
+    if value is None:
+        return None
+    try:
+        return check_number(value, name, low, strict)
+    except ValueError:
+        raise ValueError(f"{name} must be None or {_allowed_number(low, strict)}, got {value!r}") from None
+
+
+def check_choice(value, name: str, choices):
+    """`value` if it is one of the strings `choices`, else a ValueError listing them."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
 
 
 def check_rng(rng) -> None:

@@ -69,7 +69,7 @@ guess_depth_20_ratio = 1e13
 import numpy as np
 
 
-def my_he_init(fan_in, fan_out, rng):
+def my_he_init(fan_out, fan_in, rng):
     """W (fan_out, fan_in) with entries N(0, 2 / fan_in), drawn from `rng`."""
     return rng.standard_normal((fan_out, fan_in)) * np.sqrt(2.0 / fan_in)
 
@@ -124,16 +124,16 @@ from helpers.activations import sigmoid
 
 
 def my_forget_gate(x, h, W_f, U_f, b_f):
-    """f = sigmoid(x @ W_f + h @ U_f + b_f): x (B, n_in), h (B, H), W_f (n_in, H), U_f (H, H), b_f (H,) -> (B, H)."""
-    return sigmoid(x @ W_f + h @ U_f + b_f)
+    """f = sigmoid(x @ W_f.T + h @ U_f.T + b_f): x (B, n_in), h (B, H), W_f (H, n_in), U_f (H, H), b_f (H,) -> (B, H)."""
+    return sigmoid(x @ W_f.T + h @ U_f.T + b_f)
 
 # %% 06.2
 import numpy as np
 
 
 def my_cell_path(forget_gates):
-    """d c_T / d c_0 along the cell path when W_hh = 0: forget_gates (T, B, H) -> (B, H)."""
-    return np.prod(forget_gates, axis=0)
+    """d c_T / d c_0 along the cell path when W_hh = 0: forget_gates (B, T, H) -> (B, H)."""
+    return np.prod(forget_gates, axis=1)
 
 # %% 06.3
 my_forget_bias = 4.0

@@ -125,7 +125,7 @@ def test_extreme_weights_are_silent(name, w):
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "3", None])
 def test_bad_unit_count(bad):
     with pytest.raises(ValueError, match=r"n_units must be an integer >= 1, got"):
-        chain_forward_backward(bad, 1.0)
+        chain_forward_backward(bad, 1.0, "sigmoid")
     with pytest.raises(ValueError, match=r"n_units must be an integer >= 1"):
         chain_bound(bad, 1.0, "tanh")
     with pytest.raises(ValueError, match=r"n_factors must be an integer >= 1"):
@@ -134,14 +134,20 @@ def test_bad_unit_count(bad):
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, "1", None, 10**400])
 def test_bad_real_arguments(bad):
-    with pytest.raises(ValueError, match=r"weight must be a finite real number, got"):
-        chain_forward_backward(3, bad)
-    with pytest.raises(ValueError, match=r"x0 must be a finite real number"):
-        chain_forward_backward(3, 1.0, x0=bad)
-    with pytest.raises(ValueError, match=r"bias must be a finite real number"):
-        chain_forward_backward(3, 1.0, bias=bad)
-    with pytest.raises(ValueError, match=r"factor must be a finite real number"):
+    with pytest.raises(ValueError, match=r"weight must be a finite number, got"):
+        chain_forward_backward(3, bad, "sigmoid")
+    with pytest.raises(ValueError, match=r"x0 must be a finite number"):
+        chain_forward_backward(3, 1.0, "sigmoid", x0=bad)
+    with pytest.raises(ValueError, match=r"bias must be a finite number"):
+        chain_forward_backward(3, 1.0, "sigmoid", bias=bad)
+    with pytest.raises(ValueError, match=r"factor must be a finite number"):
         factor_products(bad, 3)
+
+
+def test_the_activation_is_always_named():
+    """No function of the package picks an activation for you."""
+    with pytest.raises(TypeError, match="activation"):
+        chain_forward_backward(3, 1.0)
 
 
 def test_unknown_activation_in_chain():

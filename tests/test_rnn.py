@@ -40,7 +40,7 @@ def make_problem(T, loss, hidden=5, n_in=3, batch=3, seed=0, radius=1.1, recurre
     params = init_rnn(hidden, n_in, n_out, rng, recurrent=recurrent, radius=radius)
     params.b = 0.3 * rng.standard_normal(hidden)
     params.c = 0.3 * rng.standard_normal(n_out)
-    xs = rng.standard_normal((T, batch, n_in))
+    xs = rng.standard_normal((batch, T, n_in))
     h0 = 0.5 * rng.standard_normal((batch, hidden))
     targets = rng.integers(0, n_out, batch) if loss == "ce" else rng.standard_normal((batch, n_out))
     return params, xs, h0, targets
@@ -50,7 +50,7 @@ def torch_jacobian(params, xs, h0, activation, k, which=0):
     """dh_T/dh_k (H, H) for batch row `which`, by autograd from h_k onwards."""
     f = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda t: t}[activation]
     W_h, W_x, b = (torch.from_numpy(a) for a in (params.W_h, params.W_x, params.b))
-    x = torch.from_numpy(xs[:, which, :])
+    x = torch.from_numpy(xs[which])  # (T, D)
     h = torch.from_numpy(h0[which])
     for t in range(k):  # the states before h_k are plain numbers here
         h = f(W_h @ h + W_x @ x[t] + b)
@@ -72,12 +72,12 @@ def test_bptt_equals_torch_autograd(activation, T, loss):
     grads = rnn_bptt(params, cache, targets, loss=loss, activation=activation)
     ref = torch_rnn_grads(to_torch_rnn(params, activation), xs, targets, loss=loss, h0=h0)
     assert isinstance(cache, RNNCache) and isinstance(grads, RNNGrads)
-    assert grads.dh.shape == (T + 1, 3, 5)
+    assert grads.dh.shape == (3, T + 1, 5)
     assert grads.loss == pytest.approx(ref.loss, rel=1e-12)
     for name in GRAD_FIELDS:
         assert rel_error(getattr(grads, name), getattr(ref, name)) < 1e-10, name
     # The gradient must reach every step: a loop that stopped early would leave zeros.
-    assert np.all(np.abs(grads.dh).sum(axis=(1, 2)) > 0)
+    assert np.all(np.abs(grads.dh).sum(axis=(0, 2)) > 0)
 
 
 @pytest.mark.parametrize("activation, loss", [("tanh", "ce"), ("sigmoid", "mse")])
@@ -92,7 +92,7 @@ def test_bptt_equals_finite_differences(activation, loss):
 
     # A few entries each (views nudge the arrays themselves).
     checks = [(params.W_h[:2, :3], grads.dW_h[:2, :3]), (params.W_x[:2], grads.dW_x[:2]),
-              (params.b[:3], grads.db[:3]), (h0[:2], grads.dh[0, :2])]
+              (params.b[:3], grads.db[:3]), (h0[:2], grads.dh[:2, 0])]
     for entries, analytic in checks:
         numeric = numerical_gradient(loss_of, entries)
         # Rounding in the differences leaves ~1e-10 absolute error on entries ~1e-4.
@@ -102,18 +102,20 @@ def test_bptt_equals_finite_differences(activation, loss):
 def test_forward_shapes_and_a_hand_computed_step():
     params = RNNParams(W_h=np.array([[0.5]]), W_x=np.array([[2.0]]), b=np.array([0.1]),
                        W_y=np.array([[3.0]]), c=np.array([-1.0]))
-    xs = np.array([[[1.0]], [[-1.0]]])  # T = 2, batch 1
+    xs = np.array([[[1.0], [-1.0]]])  # batch 1, T = 2, one input
     cache = rnn_forward(params, xs, "linear", h0=np.array([4.0]))
     # h1 = 0.5*4 + 2*1 + 0.1 = 4.1; h2 = 0.5*4.1 - 2 + 0.1 = 0.15; out = 3*0.15 - 1
-    np.testing.assert_allclose(cache.hs[:, 0, 0], [4.0, 4.1, 0.15], rtol=1e-15)
+    np.testing.assert_allclose(cache.hs[0, :, 0], [4.0, 4.1, 0.15], rtol=1e-15)
     np.testing.assert_allclose(cache.out, [[-0.55]], rtol=1e-14)
-    assert cache.zs.shape == (2, 1, 1) and cache.T == 2
-    # mse loss 0.5 * (out - y)^2 and its gradient at the readout: (out - y) * h2.
+    assert cache.zs.shape == (1, 2, 1) and cache.T == 2
+    # mse is the mean squared error, (out - y)^2 = 1, as torch's mse_loss; its
+    # gradient at the readout: 2 (out - y) h2.
     grads = rnn_bptt(params, cache, np.array([0.45]), loss="mse")
-    assert grads.loss == pytest.approx(0.5, rel=1e-14)
-    assert grads.dW_y[0, 0] == pytest.approx(-1.0 * 0.15, rel=1e-13)
-    # dL/dh_0 = (out - y) * W_y * 0.5 * 0.5 through two linear steps.
-    assert grads.dh[0, 0, 0] == pytest.approx(-1.0 * 3.0 * 0.25, rel=1e-13)
+    assert grads.loss == pytest.approx(1.0, rel=1e-14)
+    assert grads.loss == pytest.approx(torch.nn.functional.mse_loss(torch.tensor([-0.55]), torch.tensor([0.45])).item())
+    assert grads.dW_y[0, 0] == pytest.approx(2 * -1.0 * 0.15, rel=1e-13)
+    # dL/dh_0 = 2 (out - y) * W_y * 0.5 * 0.5 through two linear steps.
+    assert grads.dh[0, 0, 0] == pytest.approx(2 * -1.0 * 3.0 * 0.25, rel=1e-13)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
@@ -143,7 +145,7 @@ def test_measured_norms_never_exceed_the_pascanu_bound(activation, recurrent, ra
 def test_linear_rnn_with_scaled_orthogonal_weights_meets_the_bound(rho):
     T = 40
     params = init_rnn(6, 2, 1, np.random.default_rng(2), recurrent="orthogonal", radius=rho)
-    xs = np.random.default_rng(3).standard_normal((T, 2, 2))
+    xs = np.random.default_rng(3).standard_normal((2, T, 2))
     norms = jacobian_norms(params, rnn_forward(params, xs, "linear"), "linear")
     # (rho Q)^(T-k) is rho^(T-k) times an orthogonal matrix.
     closed_form = rho ** np.arange(T, -1, -1.0)
@@ -155,12 +157,12 @@ def test_linear_rnn_with_scaled_orthogonal_weights_meets_the_bound(rho):
 def test_the_lectures_scalar_example(w):
     T = 30
     closed_form = w ** np.arange(T, -1, -1.0)  # |dh_T/dh_k| = w^(T-k)
-    np.testing.assert_allclose(scalar_bptt(w, T), closed_form, rtol=1e-13)
+    np.testing.assert_allclose(scalar_bptt(w, T, "linear"), closed_form, rtol=1e-13)
     params = RNNParams(W_h=np.array([[w]]), W_x=np.array([[0.3]]), b=np.zeros(1),
                        W_y=np.ones((1, 1)), c=np.zeros(1))
-    xs = np.random.default_rng(0).standard_normal((T, 1, 1))
+    xs = np.random.default_rng(0).standard_normal((1, T, 1))
     np.testing.assert_allclose(jacobian_norms(params, rnn_forward(params, xs, "linear")), closed_form, rtol=1e-13)
-    assert scalar_bptt(-w, T)[0] == pytest.approx(w**T, rel=1e-13)  # the size, whatever the sign
+    assert scalar_bptt(-w, T, "linear")[0] == pytest.approx(w**T, rel=1e-13)  # the size, whatever the sign
 
 
 def test_scalar_bptt_agrees_with_a_one_unit_rnn():
@@ -168,7 +170,7 @@ def test_scalar_bptt_agrees_with_a_one_unit_rnn():
     w, T, x0 = 1.7, 12, 0.8
     params = RNNParams(W_h=np.array([[w]]), W_x=np.zeros((1, 1)), b=np.zeros(1),
                        W_y=np.ones((1, 1)), c=np.zeros(1))
-    cache = rnn_forward(params, np.zeros((T, 1, 1)), "tanh", h0=np.array([x0]))
+    cache = rnn_forward(params, np.zeros((1, T, 1)), "tanh", h0=np.array([x0]))
     np.testing.assert_allclose(scalar_bptt(w, T, "tanh", x0=x0), jacobian_norms(params, cache), rtol=1e-12)
 
 
@@ -186,7 +188,7 @@ def test_products_beyond_float64_range_become_inf_and_zero():
         params = init_rnn(3, 1, 1, np.random.default_rng(0), radius=rho)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            norms = jacobian_norms(params, rnn_forward(params, np.zeros((T, 1, 1)), "linear"))
+            norms = jacobian_norms(params, rnn_forward(params, np.zeros((1, T, 1)), "linear"))
         assert norms[0] == (math.inf if rho > 1 else 0.0)
         assert not np.any(np.isnan(norms))
         assert norms[k_checked] == pytest.approx(rho ** (T - k_checked), rel=1e-10)
@@ -195,7 +197,7 @@ def test_products_beyond_float64_range_become_inf_and_zero():
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "linear"])
 def test_extremes_are_silent(activation):
     params = init_rnn(32, 3, 2, np.random.default_rng(0), recurrent="gaussian", radius=3.0, input_scale=5.0)
-    xs = 10 * np.random.default_rng(1).standard_normal((200, 2, 3))
+    xs = 10 * np.random.default_rng(1).standard_normal((2, 200, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cache = rnn_forward(params, xs, activation)
@@ -203,7 +205,7 @@ def test_extremes_are_silent(activation):
         norms = jacobian_norms(params, cache)
         bound = pascanu_bound(params.W_h, activation, 200)
         grads.norms()
-    assert grads.dh.shape == (201, 2, 32) and norms.shape == bound.shape == (201,)
+    assert grads.dh.shape == (2, 201, 32) and norms.shape == bound.shape == (201,)
     assert not np.any(norms < 0)
     if activation == "sigmoid":
         assert norms[0] < 1e-30  # saturated units and slope <= 1/4: vanished
@@ -216,7 +218,7 @@ def test_nonfinite_weights_give_nonfinite_norms_silently():
     params.W_h[0, 0] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        norms = jacobian_norms(params, rnn_forward(params, np.ones((4, 1, 1)), "tanh"))
+        norms = jacobian_norms(params, rnn_forward(params, np.ones((1, 4, 1)), "tanh"))
     assert norms[-1] == 1.0 and np.all(np.isnan(norms[:-1]))
 
 
@@ -268,12 +270,12 @@ def test_singular_value_and_spectral_radius_closed_forms():
 
 def test_forward_and_bptt_are_fast_enough_for_a_slider():
     params = init_rnn(32, 4, 2, np.random.default_rng(0), radius=1.0)
-    xs = np.random.default_rng(1).standard_normal((200, 1, 4))
-    rnn_bptt(params, rnn_forward(params, xs), np.array([1]))
+    xs = np.random.default_rng(1).standard_normal((1, 200, 4))
+    rnn_bptt(params, rnn_forward(params, xs, "tanh"), np.array([1]))
     times = []
     for _ in range(7):
         start = time.process_time()
-        rnn_bptt(params, rnn_forward(params, xs), np.array([1]))
+        rnn_bptt(params, rnn_forward(params, xs, "tanh"), np.array([1]))
         times.append(time.process_time() - start)
     # A few ms on a laptop; the bound is loose so a busy machine passes.
     assert np.median(times) < 0.03
@@ -286,9 +288,9 @@ def test_forward_and_bptt_are_fast_enough_for_a_slider():
      r"recurrent must be one of \('orthogonal', 'gaussian'\), got 'identity'"),
     (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), radius=-1.0),
      r"radius must be a finite number >= 0, got -1.0"),
-    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 5))), r"xs must have shape \(T, batch, 3\)"),
+    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 5)), "tanh"), r"xs must have shape \(batch, T, 3\)"),
     (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), "swish"), r"choose one of: sigmoid, tanh"),
-    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), h0=np.zeros(4)), r"h0 must be None, shape \(5,\)"),
+    (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), "tanh", h0=np.zeros(4)), r"h0 must be None, shape \(5,\)"),
     (lambda p, c: rnn_bptt(p, c, np.array([0, 4, 1])), r"targets must be integer class indices .* values 0..3"),
     (lambda p, c: rnn_bptt(p, c, np.array([0.5, 1, 1])), r"targets must be integer class indices"),
     (lambda p, c: rnn_bptt(p, c, np.zeros((3, 2)), loss="mse"), r"targets must have shape \(3, 4\)"),
@@ -298,7 +300,7 @@ def test_forward_and_bptt_are_fast_enough_for_a_slider():
     (lambda p, c: jacobian_norms(p, c, which=3), r"which must be an integer from 0 to 2, got 3"),
     (lambda p, c: pascanu_bound(np.zeros((2, 3)), "tanh", 5), r"W_h must be a square 2-D array \(H, H\), got shape \(2, 3\)"),
     (lambda p, c: pascanu_bound(np.eye(2), "tanh", 0), r"T must be an integer >= 1, got 0"),
-    (lambda p, c: scalar_bptt(math.inf, 5), r"w must be a finite real number, got inf"),
+    (lambda p, c: scalar_bptt(math.inf, 5, "linear"), r"w must be a finite number, got inf"),
     (lambda p, c: RNNParams(np.eye(2), np.zeros((3, 1)), np.zeros(2), np.zeros((1, 2)), np.zeros(1)),
      r"shapes must be W_h \(H, H\), W_x \(H, D\)"),
     (lambda p, c: scaled_orthogonal(2.0, 1.0, np.random.default_rng(0)), r"n must be an integer >= 1, got 2.0"),
@@ -359,11 +361,11 @@ def test_input_gradient_norms_match_autograd(activation):
 
     rng = np.random.default_rng(3)
     params = init_rnn(6, 3, 2, rng, radius=1.2)
-    xs = rng.standard_normal((7, 2, 3))
+    xs = rng.standard_normal((2, 7, 3))
     cache = rnn_forward(params, xs, activation)
     grads = rnn_bptt(params, cache, np.array([0, 1]), loss="ce")
     xs_t = torch.tensor(xs, requires_grad=True)
     out, _ = to_torch_rnn(params, activation)(xs_t)
     torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()
-    expected = xs_t.grad.pow(2).sum(dim=(1, 2)).sqrt().numpy()
+    expected = xs_t.grad.pow(2).sum(dim=(0, 2)).sqrt().numpy()
     assert rel_error(input_gradient_norms(params, cache, grads), expected) < 1e-10

@@ -40,12 +40,12 @@ def _ratio_test(guess):
 
 
 def _he_test(fn):
-    fan_in, fan_out = 400, 300
-    W = np.asarray(fn(fan_in, fan_out, np.random.default_rng(0)), dtype=float)
+    fan_out, fan_in = 300, 400
+    W = np.asarray(fn(fan_out, fan_in, np.random.default_rng(0)), dtype=float)
     if W.shape != (fan_out, fan_in):
         return f"Shape {W.shape}: a layer from {fan_in} inputs to {fan_out} outputs has W of shape (out, in)."
-    again = np.asarray(fn(fan_in, fan_out, np.random.default_rng(0)), dtype=float)
-    other = np.asarray(fn(fan_in, fan_out, np.random.default_rng(1)), dtype=float)
+    again = np.asarray(fn(fan_out, fan_in, np.random.default_rng(0)), dtype=float)
+    other = np.asarray(fn(fan_out, fan_in, np.random.default_rng(1)), dtype=float)
     if not np.array_equal(W, again) or np.array_equal(W, other):
         return "Draw the numbers from the `rng` you are given, so the same seed gives the same weights."
     if abs(W.mean()) > 0.01:

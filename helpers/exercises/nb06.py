@@ -11,24 +11,34 @@ def _forget_test(fn):
     rng = np.random.default_rng(7)
     B, n_in, H = 3, 4, 5
     x, h = rng.normal(size=(B, n_in)), rng.normal(size=(B, H))
-    W, U, b = rng.normal(size=(n_in, H)), rng.normal(size=(H, H)), rng.normal(size=H)
-    got = np.asarray(fn(x, h, W, U, b), dtype=float)
-    if got.shape == (B, H) and np.allclose(got, np.tanh(x @ W + h @ U + b)):
+    W, U, b = rng.normal(size=(H, n_in)), rng.normal(size=(H, H)), rng.normal(size=H)  # (fan_out, fan_in)
+    try:
+        got = np.asarray(fn(x, h, W, U, b), dtype=float)
+    except ValueError as err:
+        if "mismatch" not in str(err) and "not aligned" not in str(err):
+            raise
+        return ("The shapes do not fit: W_f is (H, n_in), stored (out, in) as torch stores weights, "
+                "so a batch x (B, n_in) goes through it as x @ W_f.T.")
+    if got.shape == (B, H) and np.allclose(got, np.tanh(x @ W.T + h @ U.T + b)):
         return "A gate must lie between 0 and 1: which activation does that?"
-    if got.shape == (B, H) and np.allclose(got, sigmoid(x @ W + h @ U)):
+    if got.shape == (B, H) and np.allclose(got, sigmoid(x @ W.T + h @ U.T)):
         return "The bias is missing: the gate needs it to stay open when the inputs are 0."
-    return same_array(got, sigmoid(x @ W + h @ U + b), rtol=1e-8)
+    if got.shape == (B, H) and np.allclose(got, sigmoid(x @ W.T + h @ U + b)):
+        return "U_f is (H, H) like W_f, (out, in): h goes through it as h @ U_f.T."
+    return same_array(got, sigmoid(x @ W.T + h @ U.T + b), rtol=1e-8)
 
 
 def _cell_test(fn):
     rng = np.random.default_rng(8)
-    f = rng.uniform(0.5, 1.0, size=(30, 2, 3))  # (T, B, H)
+    f = rng.uniform(0.5, 1.0, size=(2, 30, 3))  # (B, T, H)
     got = np.asarray(fn(f), dtype=float)
-    if got.shape == (2, 3) and np.allclose(got, f.sum(axis=0)):
+    if got.shape == (2, 3) and np.allclose(got, f.sum(axis=1)):
         return "You added the gates. How does the cell state carry from one step to the next?"
-    if got.shape == (2, 3) and np.allclose(got, f.mean(axis=0)):
+    if got.shape == (2, 3) and np.allclose(got, f.mean(axis=1)):
         return "That is the average gate; the gradient goes through every step one after another."
-    return same_array(got, np.prod(f, axis=0), rtol=1e-8)
+    if got.shape == (30, 3):
+        return "The steps are the second axis, (B, T, H): take the product over time, not over the batch."
+    return same_array(got, np.prod(f, axis=1), rtol=1e-8)
 
 
 def _bias_test(value):
