@@ -26,18 +26,28 @@ says. torch also adds 1e-6 to the norm before dividing; `eps=1e-6` does the same
 (to rounding), the default eps=0 gives exactly the threshold.
 """
 import math
-from numbers import Real
+from dataclasses import dataclass
 
 import numpy as np
 
 from helpers.gradcheck import _norm, _to_numpy
+from helpers.validation import check_number
 
 
-def _check_positive(value, name: str) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+@dataclass(frozen=True, eq=False)
+class Clipped:
+    """What both clipping functions return.
+
+    grads:       the clipped gradients, new float64 arrays shaped like the inputs
+    norm_before: global_norm of the gradients before clipping (inf or NaN as global_norm says)
+    """
+
+    grads: list
+    norm_before: float
+
+    @property
+    def norm_after(self) -> float:
+        return global_norm(self.grads)
 
 
 def _as_arrays(grads) -> list:
@@ -58,18 +68,15 @@ def global_norm(grads) -> float:
         return _norm(np.array([_norm(g) for g in arrays]))
 
 
-def clip_by_global_norm(grads, threshold, eps=0.0):
-    """(clipped, norm_before): the gradients rescaled so their global norm is <= threshold.
+def clip_by_global_norm(grads, threshold, eps=0.0) -> Clipped:
+    """The gradients rescaled together so their global norm is <= threshold.
 
-    grads: list of arrays of any shapes; clipped: list of float64 arrays of the
-    same shapes (new arrays; the inputs are not changed). Each is multiplied by
-    min(threshold / (norm_before + eps), 1): unchanged below the threshold.
-    norm_before: global_norm(grads), a float. See the module docstring for inf/NaN.
+    grads: list of arrays of any shapes (the inputs are not changed). Each is
+    multiplied by min(threshold / (norm_before + eps), 1): unchanged below the
+    threshold. See the module docstring for inf/NaN.
     """
-    threshold = _check_positive(threshold, "threshold")
-    ok = isinstance(eps, Real) and not isinstance(eps, bool) and math.isfinite(eps) and eps >= 0
-    if not ok:
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    threshold = check_number(threshold, "threshold", 0.0, strict=True)
+    eps = check_number(eps, "eps", 0.0)
     arrays = _as_arrays(grads)
     norm = global_norm(arrays)
     # This is min(threshold / (norm + eps), 1) as in torch, without dividing by a
@@ -79,13 +86,14 @@ def clip_by_global_norm(grads, threshold, eps=0.0):
     else:
         scale = 1.0 if norm + eps <= threshold else threshold / (norm + eps)
     with np.errstate(all="ignore"):  # 0 * inf -> NaN, as in torch, silently
-        return [g * scale for g in arrays], norm
+        return Clipped(grads=[g * scale for g in arrays], norm_before=norm)
 
 
-def clip_by_value(grads, limit) -> list:
-    """Every entry clipped to [-limit, limit]; float64 arrays of the same shapes.
+def clip_by_value(grads, limit) -> Clipped:
+    """Every entry clipped to [-limit, limit] on its own.
 
     NaN stays NaN and +-inf becomes +-limit (as torch.nn.utils.clip_grad_value_).
     """
-    limit = _check_positive(limit, "limit")
-    return [np.clip(g, -limit, limit) for g in _as_arrays(grads)]
+    limit = check_number(limit, "limit", 0.0, strict=True)
+    arrays = _as_arrays(grads)
+    return Clipped(grads=[np.clip(g, -limit, limit) for g in arrays], norm_before=global_norm(arrays))

@@ -141,17 +141,6 @@ def init_params(config: NetConfig, rng) -> list:
     return _scale_draws(config, _standard_draws(config.layer_sizes(), rng))
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_draws(sizes: tuple, seed: int) -> list:
-    # Slider moves of weight_scale, init or activation keep the layer sizes,
-    # so the N(0, 1) draws (the slowest part of building a network) are
-    # reused and only rescaled. The arrays are never written to.
-    return _standard_draws(sizes, np.random.default_rng(seed))
-
-
-_MAX_CACHED_WEIGHTS = 2_000_000  # 16 MB per entry; bigger nets are drawn afresh
-
-
 @dataclass
 class LayerGradients:
     """Loss and per-layer gradients of one forward + backward pass.
@@ -341,22 +330,9 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
     )
 
 
-def layer_gradients(config: NetConfig, x, y, seed=0) -> LayerGradients:
-    """numpy_layer_gradients of init_params(config, np.random.default_rng(seed)).
-
-    The notebooks' sliders call this; the random draws for a given seed and
-    set of layer sizes are cached, which gives the same parameters faster.
-    """
-    if not isinstance(config, NetConfig):
-        raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
-    seed = check_int(seed, "seed", 0)
-    sizes = tuple(config.layer_sizes())
-    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    if n_weights <= _MAX_CACHED_WEIGHTS:
-        draws = _cached_draws(sizes, seed)
-    else:
-        draws = _standard_draws(sizes, np.random.default_rng(seed))
-    return numpy_layer_gradients(_scale_draws(config, draws), x, y, config.activation,
+def layer_gradients(config: NetConfig, x, y, rng) -> LayerGradients:
+    """numpy_layer_gradients of a network built as init_params(config, rng) builds it."""
+    return numpy_layer_gradients(init_params(config, rng), x, y, config.activation,
                                  batch_norm=config.batch_norm, residual=config.residual)
 
 
@@ -412,23 +388,52 @@ def to_torch(params, activation, batch_norm=False, residual=False) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
-def torch_layer_gradients(model: nn.Sequential, x, y):
-    """(loss, weight_norms (n_linear,)) from one autograd backward pass.
+_ACTIVATION_MODULES = (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.Identity)
 
-    The weight gradients stay in each Linear's .weight.grad (previous ones are
-    cleared first, so calling twice does not accumulate). Linears inside
-    residual blocks count too, in forward order.
+
+def torch_layer_gradients(model: nn.Sequential, x, y) -> LayerGradients:
+    """The LayerGradients of numpy_layer_gradients, from one autograd backward pass of `model`.
+
+    model: nn.Sequential of Linear layers with activation modules between them,
+    as to_torch builds it (BatchNorm1d and ResidualBlock included). zs are the
+    activation modules' inputs, act_grads the gradients at each hidden layer's
+    output (an activation module's or a ResidualBlock's). The weight gradients
+    also stay in each Linear's .weight.grad (previous ones are cleared first, so
+    calling twice does not accumulate); a Linear without bias gets zeros.
     """
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError("model must contain nn.Linear layers, found none")
     x, y = _check_data(x, y, linears[0].in_features, linears[-1].out_features)
+    zs, hidden = [], []
+
+    def keep_input(module, inputs):
+        zs.append(inputs[0].detach().numpy().copy())
+
+    def keep_output(module, inputs, output):
+        output.retain_grad()
+        hidden.append(output)
+
+    handles = []
+    for child in model.children():
+        if isinstance(child, ResidualBlock):
+            activation = [m for m in child.branch if isinstance(m, _ACTIVATION_MODULES)][-1]
+            handles += [activation.register_forward_pre_hook(keep_input), child.register_forward_hook(keep_output)]
+        elif isinstance(child, _ACTIVATION_MODULES):
+            handles += [child.register_forward_pre_hook(keep_input), child.register_forward_hook(keep_output)]
     model.zero_grad(set_to_none=True)
-    logits = model(torch.from_numpy(x))
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(y))
-    loss.backward()
-    norms = _frobenius_norms([m.weight.grad.numpy() for m in linears])
-    return float(loss.detach()), norms
+    try:
+        logits = model(torch.from_numpy(x))
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(y))
+        loss.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    weight_grads = [m.weight.grad.numpy().copy() for m in linears]
+    bias_grads = [np.zeros(m.out_features) if m.bias is None else m.bias.grad.numpy().copy() for m in linears]
+    return LayerGradients(loss=float(loss.detach()), weight_grads=weight_grads, bias_grads=bias_grads,
+                          act_grads=[h.grad.numpy().copy() for h in hidden], zs=zs,
+                          weight_norms=_frobenius_norms(weight_grads))
 
 
 def predicted_act_norms(params, grads: LayerGradients, activation) -> np.ndarray:

@@ -173,7 +173,7 @@ class SequenceModel(nn.Module):
         # U(-k, k) has standard deviation k / sqrt(3), k = 1 / sqrt(hidden).
         params.W_ih *= input_scale / math.sqrt(n_in) * math.sqrt(3 * hidden)
         readout = rng.standard_normal((1, hidden)) / math.sqrt(hidden)
-        self.rnn = _to_torch_gated(params, lambda d, h, dtype: module(d, h, batch_first=True, dtype=dtype))
+        self.rnn = _to_torch_gated(params, module)  # batch_first, as every torch model of the course
         self.rnn.float()
         self.readout = nn.Linear(hidden, 1)
         with torch.no_grad():

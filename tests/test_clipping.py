@@ -41,7 +41,8 @@ def torch_clipped(grads, how, value):
 def test_clipping_a_large_gradient(norm, threshold):
     grads = make_grads(norm)
     originals = [g.copy() for g in grads]
-    clipped, before = clip_by_global_norm(grads, threshold)
+    result = clip_by_global_norm(grads, threshold)
+    clipped, before = result.grads, result.norm_before
     assert before == pytest.approx(norm, rel=1e-12)
     assert np.linalg.norm(flat(clipped)) == pytest.approx(threshold, rel=1e-12)
     cosine = flat(clipped) @ flat(grads) / (np.linalg.norm(flat(clipped)) * np.linalg.norm(flat(grads)))
@@ -51,7 +52,7 @@ def test_clipping_a_large_gradient(norm, threshold):
     # torch adds 1e-6 to the norm; with the same eps the results agree to rounding.
     reference, torch_norm = torch_clipped(grads, "norm", threshold)
     assert torch_norm == pytest.approx(before, rel=1e-12)
-    with_eps, _ = clip_by_global_norm(grads, threshold, eps=1e-6)
+    with_eps = clip_by_global_norm(grads, threshold, eps=1e-6).grads
     np.testing.assert_allclose(flat(with_eps), flat(reference), rtol=1e-12)
     np.testing.assert_allclose(flat(clipped), flat(reference), rtol=2e-6 / norm + 1e-12)
 
@@ -59,7 +60,8 @@ def test_clipping_a_large_gradient(norm, threshold):
 @pytest.mark.parametrize("threshold", [5.0, 2.0000001])
 def test_gradients_below_the_threshold_are_untouched(threshold):
     grads = make_grads(2.0, seed=1)
-    clipped, before = clip_by_global_norm(grads, threshold)
+    result = clip_by_global_norm(grads, threshold)
+    clipped, before = result.grads, result.norm_before
     assert before == pytest.approx(2.0, rel=1e-12)
     assert all(np.array_equal(c, g) for c, g in zip(clipped, grads))
     reference, _ = torch_clipped(grads, "norm", threshold)
@@ -69,13 +71,16 @@ def test_gradients_below_the_threshold_are_untouched(threshold):
 
 def test_a_gradient_exactly_at_the_threshold_keeps_its_length():
     grads = [np.array([3.0, 4.0])]
-    clipped, before = clip_by_global_norm(grads, 5.0)
+    result = clip_by_global_norm(grads, 5.0)
+    clipped, before = result.grads, result.norm_before
     assert before == 5.0 and np.array_equal(clipped[0], grads[0])
 
 
 def test_clip_by_value_equals_torch_and_can_turn_the_direction():
     grads = make_grads(10.0, seed=2) + [np.array([np.inf, -np.inf, np.nan, 0.25])]
-    clipped = clip_by_value(grads, 0.5)
+    result = clip_by_value(grads, 0.5)
+    clipped = result.grads
+    assert math.isnan(result.norm_before)  # a NaN entry: the norm before is NaN, as global_norm says
     reference, _ = torch_clipped(grads, "value", 0.5)
     for c, r in zip(clipped, reference):
         np.testing.assert_array_equal(c, r)  # NaN where torch has NaN
@@ -93,7 +98,8 @@ def test_nonfinite_gradients_match_torch(bad, norm_is):
     grads[1][2] = bad
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clipped, before = clip_by_global_norm(grads, 1.0)
+        result = clip_by_global_norm(grads, 1.0)
+        clipped, before = result.grads, result.norm_before
     reference, torch_norm = torch_clipped(grads, "norm", 1.0)
     for c, r in zip(clipped, reference):
         np.testing.assert_array_equal(c, r)
@@ -113,18 +119,28 @@ def test_huge_finite_gradients_are_clipped_in_their_direction():
     grads = [np.array([3e200, 0.0]), np.array([-4e200])]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clipped, before = clip_by_global_norm(grads, 2.0)
+        result = clip_by_global_norm(grads, 2.0)
+        clipped, before = result.grads, result.norm_before
     assert before == pytest.approx(5e200, rel=1e-14)
     np.testing.assert_allclose(flat(clipped), [1.2, 0.0, -1.6], rtol=1e-14)
+
+
+def test_both_kinds_of_clipping_report_the_same_fields():
+    grads = make_grads(10.0, seed=4)
+    by_norm, by_value = clip_by_global_norm(grads, 1.0), clip_by_value(grads, 0.1)
+    assert type(by_norm) is type(by_value)
+    assert by_norm.norm_before == by_value.norm_before == pytest.approx(10.0, rel=1e-12)
+    assert by_norm.norm_after == pytest.approx(1.0, rel=1e-12) and by_value.norm_after < 10.0
 
 
 def test_global_norm_and_empty_input():
     assert global_norm([np.array([[1.0, 2.0]]), np.array([2.0])]) == pytest.approx(3.0)
     assert global_norm([np.array([1e-200]), np.array([1e-200])]) == pytest.approx(math.sqrt(2) * 1e-200)
-    assert clip_by_global_norm([], 1.0) == ([], 0.0)
-    zero, norm = clip_by_global_norm([np.zeros(3)], 1.0)  # nothing to divide by, nothing to clip
-    assert norm == 0.0 and np.array_equal(zero[0], np.zeros(3))
-    clipped, _ = clip_by_global_norm([torch.tensor([6.0, 8.0], requires_grad=True)], 5.0)
+    empty = clip_by_global_norm([], 1.0)
+    assert empty.grads == [] and empty.norm_before == 0.0 == empty.norm_after
+    zero = clip_by_global_norm([np.zeros(3)], 1.0)  # nothing to divide by, nothing to clip
+    assert zero.norm_before == 0.0 and np.array_equal(zero.grads[0], np.zeros(3))
+    clipped = clip_by_global_norm([torch.tensor([6.0, 8.0], requires_grad=True)], 5.0).grads
     np.testing.assert_allclose(clipped[0], [3.0, 4.0], rtol=1e-7)  # torch tensors are read too
 
 

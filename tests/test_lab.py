@@ -89,7 +89,7 @@ def test_first_row_is_the_gradient_at_initialisation():
     config = NetConfig(depth=12, width=16, activation="sigmoid", init="xavier", batch_norm=True)
     x, y = make_data()
     run = numpy_train(config, x, y, steps=3, seed=4)
-    np.testing.assert_array_equal(run.grad_norms[0], layer_gradients(config, x, y, seed=4).weight_norms)
+    np.testing.assert_array_equal(run.grad_norms[0], layer_gradients(config, x, y, np.random.default_rng(4)).weight_norms)
 
 
 def test_shapes_defaults_and_reproducibility():

@@ -143,7 +143,7 @@ def test_layer_gradients_plot_matches_autograd(depth, scale, activation, init):
     lf.controls["init"].value = init
     x, y = insurance_batch()
     config = NetConfig(depth=depth, width=32, activation=activation, init=init, weight_scale=scale)
-    _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), activation), x, y)
+    expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), activation), x, y).weight_norms
     np.testing.assert_allclose(line_y(lf, "weight_grads"), log_safe(expected), rtol=1e-7)
     assert line_y(lf, "act_grads").size == depth  # one dL/dh point per hidden layer
 
@@ -320,7 +320,7 @@ def test_remedies_lab_shows_autograd_norms_and_turns_healthy_with_remedies():
     assert status(lf).startswith("vanishing")  # sigmoid, depth 20: the starting point
     x, y = insurance_batch(DEFAULT_BATCH)
     config = NetConfig(depth=20, width=DEFAULT_WIDTH, activation="sigmoid", init="xavier")
-    _, expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), "sigmoid"), x, y)
+    expected = torch_layer_gradients(to_torch(init_params(config, np.random.default_rng(0)), "sigmoid"), x, y).weight_norms
     np.testing.assert_allclose(line_y(lf), log_safe(expected), rtol=1e-9)
     for name, value in (("activation", "relu"), ("init", "he"), ("batch_norm", True), ("residual", True)):
         lf.controls[name].value = value

@@ -16,7 +16,7 @@ def _clip_test(fn):
         per_array = [g * min(1.0, threshold / np.linalg.norm(g)) for g in grads]
         if threshold < global_norm(grads) and all(np.allclose(a, b) for a, b in zip(got, per_array)):
             return "You clipped each array on its own; the threshold is for all of them together."
-        for g_got, g_want in zip(got, clip_by_global_norm(grads, threshold)[0]):
+        for g_got, g_want in zip(got, clip_by_global_norm(grads, threshold).grads):
             hint = same_array(g_got, g_want, rtol=1e-8, what="A clipped gradient")
             if hint and threshold > global_norm(grads):
                 return "When the norm is already below the threshold, the gradients must stay as they are."
