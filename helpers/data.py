@@ -18,11 +18,12 @@ regenerated with
 from __future__ import annotations
 
 import argparse
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from helpers.validation import check_int
 
 FEATURE_NAMES = ("age", "education_years", "income_k", "savings_k")
 LABEL_NAME = "bought_insurance"
@@ -86,15 +87,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _check_n_rows(n_rows) -> int:
-    if isinstance(n_rows, bool) or not isinstance(n_rows, numbers.Integral) or n_rows < 1:
-        raise ValueError(f"n_rows must be an integer >= 1, got {n_rows!r}")
-    return int(n_rows)
+    return check_int(n_rows, "n_rows", 1)
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
+    return check_int(seed, "seed", 0)
 
 
 def _round(values: np.ndarray, decimals: int) -> np.ndarray:

@@ -48,8 +48,8 @@ from torch import nn
 
 from helpers.activations import sigmoid
 from helpers.network import _frobenius_norms
-from helpers.rnn import _check_loss, _check_targets, _loss_and_grad, init_rnn, rnn_bptt, rnn_forward
-from helpers.validation import check_int, check_number, check_rng
+from helpers.rnn import _check_loss, init_rnn, output_loss, rnn_bptt, rnn_forward
+from helpers.validation import as_float_array, check_int, check_number, check_rng
 
 
 GATED_KINDS = ("rnn", "lstm", "gru")
@@ -164,7 +164,7 @@ def _check_params(params, cls):
 
 
 def _check_xs(params, xs) -> np.ndarray:
-    xs = np.asarray(xs, dtype=np.float64)
+    xs = as_float_array(xs, "xs", f"an array of shape (batch, T, {params.n_in}) with batch, T >= 1")
     if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[1] < 1 or xs.shape[2] != params.n_in:
         raise ValueError(f"xs must have shape (batch, T, {params.n_in}) with batch, T >= 1, got {xs.shape}")
     return xs
@@ -173,7 +173,7 @@ def _check_xs(params, xs) -> np.ndarray:
 def _initial_state(value, name: str, B: int, H: int) -> np.ndarray:
     if value is None:
         return np.zeros((B, H))
-    value = np.asarray(value, dtype=np.float64)
+    value = as_float_array(value, name, f"None, shape ({H},) or ({B}, {H})")
     if value.shape == (H,):
         value = np.broadcast_to(value, (B, H))
     if value.shape != (B, H):
@@ -388,11 +388,12 @@ def _weight_grads(d_pre: np.ndarray, xs: np.ndarray, h_prev: np.ndarray):
 
 
 def lstm_backward(params, cache, dh_last) -> LSTMGrads:
-    """Backpropagation through time, by hand, for a loss on the last hidden state.
+    """Backpropagation through time, by hand, from dh_last = dL/dh_T for a loss on the last hidden state.
 
-    dh_last: dL/dh_T, (B, H) or (H,) (e.g. w for L = sum(w * h_T), or the
-    second value of readout_loss). The loss does not read c_T directly, so
-    dL/dc_T comes through h_T = o * tanh(c_T) alone.
+    Like every backward pass of the course it starts from the gradient with respect
+    to what its forward pass returns last: dh_last (B, H) or (H,), e.g. w for
+    L = sum(w * h_T), or readout_loss(...).dh_last. The loss does not read c_T
+    directly, so dL/dc_T comes through h_T = o * tanh(c_T) alone.
     """
     params = _check_params(params, LSTMParams)
     cache = _check_cache(cache, LSTMCache, params)
@@ -465,24 +466,32 @@ def gru_backward(params, cache, dh_last) -> GRUGrads:
     return GRUGrads(dh=dh.swapaxes(0, 1), dW_ih=dW_ih, dW_hh=dW_hh, db_ih=db_ih, db_hh=db_hh)
 
 
-def readout_loss(h_last, W_y, c, targets, loss="ce"):
-    """(loss, dL/dh_T (B, H), dL/dW_y (O, H), dL/dc (O,)) for out = h_T @ W_y.T + c.
+@dataclass(eq=False)
+class ReadoutLoss:
+    """The loss of a linear readout out = h_T @ W_y.T + c and its gradients.
 
-    helpers.rnn's convention exactly (it is rnn's code): loss="ce": softmax
-    cross-entropy against integer classes (B,), mean over the batch;
-    loss="mse": mean squared error against (B, O) (or (B,) when O = 1), as torch's mse_loss.
+    value float; dh_last (B, H) = dL/dh_T, where lstm_backward and gru_backward start;
+    dW_y (O, H); dc (O,).
     """
-    loss = _check_loss(loss)
-    h_last = np.asarray(h_last, dtype=np.float64)
-    W_y = np.asarray(W_y, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
+
+    value: float
+    dh_last: np.ndarray
+    dW_y: np.ndarray
+    dc: np.ndarray
+
+
+def readout_loss(h_last, W_y, c, targets, loss) -> ReadoutLoss:
+    """helpers.rnn.output_loss of the readout h_T @ W_y.T + c, taken back to h_T and the readout's weights."""
+    h_last = as_float_array(h_last, "h_last", "an array of shape (batch, hidden)")
+    W_y = as_float_array(W_y, "W_y", "an array of shape (n_out, hidden)")
+    c = as_float_array(c, "c", "an array of shape (n_out,)")
     if h_last.ndim != 2 or W_y.ndim != 2 or W_y.shape[1] != h_last.shape[1] or c.shape != (W_y.shape[0],):
         raise ValueError(f"shapes must be h_last (B, H), W_y (O, H), c (O,); got h_last {h_last.shape}, "
                          f"W_y {W_y.shape}, c {c.shape}")
-    targets = _check_targets(targets, loss, h_last.shape[0], W_y.shape[0])
     with np.errstate(all="ignore"):
-        value, dout = _loss_and_grad(h_last @ W_y.T + c, targets, loss)
-        return value, dout @ W_y, dout.T @ h_last, dout.sum(axis=0)
+        result = output_loss(h_last @ W_y.T + c, targets, loss)
+        dout = result.dout
+        return ReadoutLoss(value=result.value, dh_last=dout @ W_y, dW_y=dout.T @ h_last, dc=dout.sum(axis=0))
 
 
 def _to_torch_gated(params, module_class):
@@ -504,19 +513,18 @@ def to_torch_gru(params) -> nn.GRU:
     return _to_torch_gated(_check_params(params, GRUParams), nn.GRU)
 
 
-def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_out=2, loss="ce",
+def per_timestep_grad_norms(kind, T, hidden=32, *, rng, n_in=4, batch=16, n_out=2, loss="ce",
                             radius=1.0, forget_bias=0.0) -> np.ndarray:
     """(T+1,) ||dL/dh_t|| (Frobenius over the batch), t = 0..T, for one kind of recurrent net.
 
     kind: "rnn" (tanh, helpers.rnn, recurrent matrix scaled_orthogonal with
     every singular value `radius`), "lstm" (init_lstm with `forget_bias`) or
     "gru" (init_gru). The inputs xs ~ N(0, 1) (batch, T, n_in), the targets and
-    the readout W_y ~ N(0, 1/hidden) are drawn first from default_rng(seed), so
-    every kind sees the same sequence, targets and readout: only the cell differs.
-    The recurrent weights come next from the same generator. The loss is
-    helpers.rnn's (`loss` "ce" or "mse") on W_y h_T, as rnn_bptt computes it.
-    A seed rather than a Generator, because a shared Generator would hand each
-    kind a different sequence.
+    the readout W_y ~ N(0, 1/hidden) are drawn first from `rng`, then the cell's
+    weights: give each kind a generator in the same state (np.random.default_rng(0)
+    for each) and every kind sees the same sequence, targets and readout, so only
+    the cell differs. The loss is helpers.rnn's (`loss` "ce" or "mse") on W_y h_T,
+    as rnn_bptt computes it.
     """
     if kind not in GATED_KINDS:
         raise ValueError(f"kind must be one of {GATED_KINDS}, got {kind!r}")
@@ -526,8 +534,7 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
     batch = check_int(batch, "batch", 1)
     loss = _check_loss(loss)
     n_out = check_int(n_out, "n_out", 2 if loss == "ce" else 1)  # one class would make "ce" trivially 0
-    seed = check_int(seed, "seed", 0)
-    rng = np.random.default_rng(seed)
+    check_rng(rng)
     xs = rng.standard_normal((T, batch, n_in)).swapaxes(0, 1)  # drawn step by step, used batch-first
     targets = rng.integers(0, n_out, batch) if loss == "ce" else rng.standard_normal((batch, n_out))
     W_y = rng.standard_normal((n_out, hidden)) / math.sqrt(hidden)
@@ -535,7 +542,8 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
     if kind == "rnn":
         params = init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=radius)
         params.W_y = W_y  # the shared readout, not init_rnn's own draw
-        return rnn_bptt(params, rnn_forward(params, xs, "tanh"), targets, loss=loss).norms()
+        cache = rnn_forward(params, xs, "tanh")
+        return rnn_bptt(params, cache, output_loss(cache.out, targets, loss).dout).norms()
     if kind == "lstm":
         params = init_lstm(hidden, n_in, rng, forget_bias=forget_bias)
         forward, backward = lstm_forward, lstm_backward
@@ -543,8 +551,7 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, seed=0, n_in=4, batch=16, n_o
         params = init_gru(hidden, n_in, rng)
         forward, backward = gru_forward, gru_backward
     cache = forward(params, xs)
-    _, dh_last, _, _ = readout_loss(cache.hs[:, -1], W_y, c, targets, loss)
-    return backward(params, cache, dh_last).norms()
+    return backward(params, cache, readout_loss(cache.hs[:, -1], W_y, c, targets, loss).dh_last).norms()
 
 
 def cell_path_product(forget_gates, reduce="mean") -> np.ndarray:

@@ -1,8 +1,9 @@
 """Tools to check a gradient: a relative error and central differences."""
 import math
-from numbers import Real
 
 import numpy as np
+
+from helpers.validation import check_number
 
 
 def _to_numpy(a) -> np.ndarray:
@@ -29,9 +30,7 @@ def rel_error(a, b, eps=1e-12) -> float:
     norm of the whole array is used, so one tiny entry that differs a lot
     relative to itself does not dominate. NaN in either input gives nan.
     """
-    eps_value = float(eps) if isinstance(eps, Real) and not isinstance(eps, bool) else math.nan
-    if not (math.isfinite(eps_value) and eps_value > 0):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    eps_value = check_number(eps, "eps", 0.0, strict=True)
     a, b = _to_numpy(a), _to_numpy(b)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
@@ -54,9 +53,7 @@ def numerical_gradient(f, x, h=1e-6) -> np.ndarray:
             f"x must be a float64 numpy array (it is nudged in place), got {type(x).__name__}"
             + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else "")
         )
-    h_value = float(h) if isinstance(h, Real) and not isinstance(h, bool) else math.nan
-    if not (math.isfinite(h_value) and h_value > 0):
-        raise ValueError(f"h must be a finite number > 0, got {h!r}")
+    h_value = check_number(h, "h", 0.0, strict=True)
     grad = np.empty_like(x)
     for index in np.ndindex(x.shape):
         original = x[index]

@@ -24,7 +24,6 @@ module to hook, so their layer shows no saturation.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +32,7 @@ from torch import nn
 
 from helpers.activations import saturated
 from helpers.training import _as_tensor, _loss_value, _match_output, _model_dtype
+from helpers.validation import check_number
 
 DEFAULT_LR = 1e-3  # a typical Adam / small-SGD learning rate, for the update ratio
 
@@ -154,10 +154,10 @@ def _count_nonfinite(tensors) -> int:
 def _check_lr(lr) -> float:
     if lr is None:
         return DEFAULT_LR
-    ok = isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
-    if not ok:
-        raise ValueError(f"lr must be None (meaning {DEFAULT_LR:g}) or a finite number > 0, got {lr!r}")
-    return float(lr)
+    try:
+        return check_number(lr, "lr", 0.0, strict=True)
+    except ValueError:
+        raise ValueError(f"lr must be None (meaning {DEFAULT_LR:g}) or a finite number > 0, got {lr!r}") from None
 
 
 def _targets(y, dtype, device, keep_integers: bool) -> torch.Tensor:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 
 from helpers.network import NetConfig, _frobenius_norms, init_params, numpy_layer_gradients
+from helpers.validation import check_int, check_number, check_optional_number
 
 # The lab's defaults. A full update (build the network, train it; row 0 of the
 # gradient norms is the initialisation) costs about steps * depth * 20-70 us: numpy's
@@ -63,25 +63,16 @@ class LabRun:
         return self.first_nonfinite_step is not None
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_run_options(config, steps, lr, clip_norm, clip_value, weight_decay, seed) -> None:
+def _check_run_options(config, steps, lr, clip_norm, clip_value, weight_decay) -> None:
     if not isinstance(config, NetConfig):
         raise ValueError(f"config must be a helpers.network.NetConfig, got {type(config).__name__}")
-    for name, value, low in (("steps", steps, 1), ("seed", seed, 0)):
-        if not (isinstance(value, Integral) and not isinstance(value, bool) and value >= low):
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not (_is_real(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    for name, value in (("clip_norm", clip_norm), ("clip_value", clip_value)):
-        if value is not None and not (_is_real(value) and value > 0):
-            raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
+    check_int(steps, "steps", 1)
+    check_number(lr, "lr", 0.0, strict=True)
+    check_optional_number(clip_norm, "clip_norm", 0.0, strict=True)
+    check_optional_number(clip_value, "clip_value", 0.0, strict=True)
     if clip_norm is not None and clip_value is not None:
         raise ValueError("choose one of clip_norm and clip_value (or neither), not both")
-    if not (_is_real(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_number(weight_decay, "weight_decay", 0.0)
 
 
 def _flat_params(params: list):
@@ -121,10 +112,10 @@ def _clip_norm_scale(grads, clip_norm: float) -> float:
     return clip_norm / (norm + CLIP_NORM_EPS)
 
 
-def numpy_train(config: NetConfig, x, y, *, steps: int = DEFAULT_STEPS, lr: float = 0.1,
+def numpy_train(config: NetConfig, x, y, *, rng, steps: int = DEFAULT_STEPS, lr: float = 0.1,
                 clip_norm: float | None = None, clip_value: float | None = None,
-                weight_decay: float = 0.0, seed: int = 0) -> LabRun:
-    """Full-batch plain SGD on init_params(config, np.random.default_rng(seed)).
+                weight_decay: float = 0.0) -> LabRun:
+    """Full-batch plain SGD on init_params(config, rng).
 
     x (n, config.n_in), y (n,) labels in [0, 1]; the loss is helpers.network's mean
     binary cross-entropy. Each step is helpers.training.train(optimizer="sgd") on
@@ -136,8 +127,8 @@ def numpy_train(config: NetConfig, x, y, *, steps: int = DEFAULT_STEPS, lr: floa
     0, stay 0 under weight decay, like torch's Linear layers without bias.
     A blow-up is a result: the run goes on, recording inf/NaN, without warnings.
     """
-    _check_run_options(config, steps, lr, clip_norm, clip_value, weight_decay, seed)
-    flat, params = _flat_params(init_params(config, np.random.default_rng(seed)))
+    _check_run_options(config, steps, lr, clip_norm, clip_value, weight_decay)
+    flat, params = _flat_params(init_params(config, rng))
     # Converted once, so the per-step checks inside numpy_layer_gradients are no-ops.
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

@@ -21,7 +21,7 @@ from helpers.network import NetConfig, init_params, numpy_layer_gradients, predi
 from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_count_xlim,
                            fit_linear_ylim, fit_log_ylim, label, log_safe, outside_legend, set_status,
                            status_text)
-from helpers.rnn import RECURRENT_INITS, init_rnn, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
+from helpers.rnn import RECURRENT_INITS, init_rnn, output_loss, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
 from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
                              depth_slider, float_slider, init_dropdown, live_figure, switch,
                              weight_scale_slider)
@@ -287,7 +287,7 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
         cache = rnn_forward(params, xs[:, :T], activation)
         # Squared error against 0: its gradient grows with the output instead of
         # saturating (a softmax loss on an exploding state passes back exactly 0).
-        norms = rnn_bptt(params, cache, np.zeros(1), loss="mse").norms()
+        norms = rnn_bptt(params, cache, output_loss(cache.out, np.zeros(1), "mse").dout).norms()
         with np.errstate(all="ignore"):
             limit = norms[T] * pascanu_bound(params.W_h, activation, T)
         t = np.arange(T + 1)
@@ -450,7 +450,8 @@ def gated_gradients(mode: str | None = None) -> LiveFigure:
         lines, status = state
         first = {}
         for kind, line in lines.items():
-            norms = per_timestep_grad_norms(kind, T, batch=4, forget_bias=forget_bias)
+            # The same generator state for every kind: the same inputs, targets and readout.
+            norms = per_timestep_grad_norms(kind, T, rng=np.random.default_rng(0), batch=4, forget_bias=forget_bias)
             with np.errstate(all="ignore"):
                 ratio = norms / norms[T]
             line.set_data(np.arange(T + 1), log_safe(ratio))
@@ -491,8 +492,8 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
         grads, loss, grad_status, loss_status = state
         config = NetConfig(depth=depth, width=DEFAULT_WIDTH, activation=activation, init=init,
                            batch_norm=batch_norm, residual=residual)
-        run = numpy_train(config, x, y, steps=DEFAULT_STEPS, lr=lr, weight_decay=weight_decay,
-                          clip_norm=None if clip == "off" else clip)
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=DEFAULT_STEPS, lr=lr,
+                          weight_decay=weight_decay, clip_norm=None if clip == "off" else clip)
         norms = run.grad_norms[0]
         layers = np.arange(1, depth + 2)
         grads.set_data(layers, log_safe(norms))

@@ -26,7 +26,6 @@ about overflow: inf and NaN in the results are what an exploding network is.
 import functools
 import math
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import torch
@@ -34,7 +33,7 @@ from torch import nn
 
 from helpers.activations import ACTIVATION_NAMES, LEAKY_SLOPE, get_activation, sigmoid
 from helpers.init import he_std, xavier_std
-from helpers.validation import check_int, check_rng
+from helpers.validation import check_int, check_number, check_rng
 
 
 INIT_SCHEMES = ("normal", "xavier", "he")
@@ -85,11 +84,7 @@ class NetConfig:
         if init not in INIT_SCHEMES:
             raise ValueError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_SCHEMES)}")
         set_field(self, "init", init)
-        scale = self.weight_scale
-        ok = isinstance(scale, Real) and not isinstance(scale, bool) and math.isfinite(scale)
-        if not ok or scale < 0:
-            raise ValueError(f"weight_scale must be a finite number >= 0, got {scale!r}")
-        set_field(self, "weight_scale", float(scale))
+        set_field(self, "weight_scale", check_number(self.weight_scale, "weight_scale", 0.0))
         for switch in ("batch_norm", "residual"):
             value = getattr(self, switch)
             if not isinstance(value, (bool, np.bool_)):

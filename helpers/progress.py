@@ -10,8 +10,9 @@ running depends on the clock, and that never reaches the stored output.
 """
 from __future__ import annotations
 
-import numbers
 import time
+
+from helpers.validation import check_int
 
 # The widget redraws at most this often; each redraw is a message to the browser.
 MIN_REDRAW_SECONDS = 0.1
@@ -45,8 +46,7 @@ class _Progress:
 
     def update(self, n: int = 1) -> None:
         """Advance by n >= 0 steps."""
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        n = check_int(n, "n", 0)
         if self.closed:
             raise ValueError("update() called after close()")
         self.count += int(n)
@@ -106,8 +106,7 @@ def progress_bar(total: int, label: str = "working", unit: str = "steps") -> _Pr
     Also a context manager (closes on exit). Shows a widget only inside a Jupyter
     kernel; elsewhere it silently counts (.count, .total, .displayed is False).
     """
-    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 0:
-        raise ValueError(f"total must be an integer >= 0, got {total!r}")
+    total = check_int(total, "total", 0)
     if not isinstance(label, str) or not isinstance(unit, str):
         raise ValueError(f"label and unit must be strings, got {label!r} and {unit!r}")
     cls = _WidgetProgress if in_kernel() else _Progress

@@ -27,7 +27,6 @@ nn.RNN, `RNNClassifier` and `RNNRegressor`, that helpers.training.train accepts.
 """
 import math
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from torch import nn
 from helpers.activations import ACTIVATION_NAMES, get_activation
 from helpers.chain import chain_forward_backward
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
-from helpers.validation import check_int, check_number, check_rng
+from helpers.validation import as_float_array, check_int, check_number, check_rng
 
 
 LOSSES = ("mse", "ce")
@@ -127,12 +126,8 @@ def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input
     check_rng(rng)
     if recurrent not in RECURRENT_INITS:
         raise ValueError(f"recurrent must be one of {RECURRENT_INITS}, got {recurrent!r}")
-    ok = isinstance(input_scale, Real) and not isinstance(input_scale, bool)
-    if not ok or not math.isfinite(input_scale) or input_scale < 0:
-        raise ValueError(f"input_scale must be a finite number >= 0, got {input_scale!r}")
-    ok = isinstance(radius, Real) and not isinstance(radius, bool) and math.isfinite(radius)
-    if not ok or radius < 0:
-        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
+    input_scale = check_number(input_scale, "input_scale", 0.0)
+    radius = check_number(radius, "radius", 0.0)
     make_recurrent = scaled_orthogonal if recurrent == "orthogonal" else scaled_gaussian
     W_h = make_recurrent(hidden, radius, rng)
     W_x = rng.standard_normal((hidden, n_in)) * (input_scale / math.sqrt(n_in))
@@ -164,10 +159,10 @@ class RNNCache:
 
 @dataclass(eq=False)
 class RNNGrads:
-    """Loss and gradients of one forward pass + BPTT.
+    """Gradients of one backward pass through time.
 
     dh (B, T+1, H) dL/dh_t for every t = 0..T (the total gradient, through all later steps)
-    dW_h (H, H), dW_x (H, D), db (H,), dW_y (O, H), dc (O,); loss: float
+    dW_h (H, H), dW_x (H, D), db (H,), dW_y (O, H), dc (O,)
     """
 
     dh: np.ndarray
@@ -176,7 +171,6 @@ class RNNGrads:
     db: np.ndarray
     dW_y: np.ndarray
     dc: np.ndarray
-    loss: float
 
     def norms(self) -> np.ndarray:
         """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T; silent about overflow."""
@@ -191,13 +185,14 @@ def _check_params(params) -> RNNParams:
 
 
 def _check_inputs(params: RNNParams, xs, h0):
-    xs = np.asarray(xs, dtype=np.float64)
+    xs_allowed = f"an array of shape (batch, T, {params.n_in}) with batch, T >= 1"
+    xs = as_float_array(xs, "xs", xs_allowed)
     if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[1] < 1 or xs.shape[2] != params.n_in:
         raise ValueError(f"xs must have shape (batch, T, {params.n_in}) with batch, T >= 1, got {xs.shape}")
     B, H = xs.shape[0], params.hidden
     if h0 is None:
         return xs, np.zeros((B, H))
-    h0 = np.asarray(h0, dtype=np.float64)
+    h0 = as_float_array(h0, "h0", f"None, shape ({H},) or ({B}, {H})")
     if h0.shape == (H,):
         h0 = np.broadcast_to(h0, (B, H))
     if h0.shape != (B, H):
@@ -279,25 +274,51 @@ def _loss_and_grad(out: np.ndarray, targets: np.ndarray, loss: str):
     return value, dout / B
 
 
-def rnn_bptt(params, cache, targets, loss="ce", activation=None) -> RNNGrads:
-    """Backpropagation through time, by hand, for the loss of cache.out.
+@dataclass(eq=False)
+class OutputLoss:
+    """A loss on a network's outputs: value (float) and dout (B, O) = dL/d(out), where a backward pass starts."""
 
-    targets: loss="ce": integer classes (B,) in 0..O-1 (softmax cross-entropy,
-    mean over the batch); loss="mse": (B, O), or (B,) when O = 1, with the loss
-    the mean over batch and outputs of the squared error (torch's mse_loss).
-    activation: None uses the forward pass's; a different name raises.
+    value: float
+    dout: np.ndarray
+
+
+def output_loss(out, targets, loss) -> OutputLoss:
+    """The loss of outputs `out` (B, O) against `targets`, and its gradient with respect to `out`.
+
+    loss="ce": softmax cross-entropy against integer classes (B,) in 0..O-1;
+    loss="mse": the mean squared error (torch's mse_loss) against (B, O), or (B,)
+    when O = 1. Both are means over the batch.
+    """
+    loss = _check_loss(loss)
+    out = as_float_array(out, "out", "an array of shape (batch, n_out)")
+    if out.ndim != 2 or min(out.shape) < 1:
+        raise ValueError(f"out must have shape (batch, n_out) with batch, n_out >= 1, got {out.shape}")
+    targets = _check_targets(targets, loss, out.shape[0], out.shape[1])
+    with np.errstate(all="ignore"):
+        value, dout = _loss_and_grad(out, targets, loss)
+    return OutputLoss(value=value, dout=dout)
+
+
+def rnn_bptt(params, cache, dout, activation=None) -> RNNGrads:
+    """Backpropagation through time, by hand, from dout = dL/d(cache.out), (B, O).
+
+    Like every backward pass of the course it starts from the gradient with respect
+    to what its forward pass returned; output_loss(cache.out, targets, loss).dout
+    gives it for a loss. activation: None uses the forward pass's; a different name raises.
     """
     params = _check_params(params)
     act = get_activation(_cache_activation(cache, activation))
-    loss = _check_loss(loss)
     # Time-major views (the cache's own storage is time-major: no copies here).
     hs, zs, xs = cache.hs.swapaxes(0, 1), cache.zs.swapaxes(0, 1), cache.xs.swapaxes(0, 1)
     T, B, H = zs.shape
     if hs.shape[1:] != (B, params.hidden) or xs.shape[2] != params.n_in:
         raise ValueError("cache must come from rnn_forward with these params; the hidden or input sizes differ")
-    targets = _check_targets(targets, loss, B, params.n_out)
+    dout = as_float_array(dout, "dout", f"an array of shape ({B}, {params.n_out})")
+    if dout.shape == (B,) and params.n_out == 1:
+        dout = dout[:, None]
+    if dout.shape != (B, params.n_out):
+        raise ValueError(f"dout (dL/d out) must have shape ({B}, {params.n_out}), got {dout.shape}")
     with np.errstate(all="ignore"):
-        value, dout = _loss_and_grad(cache.out, targets, loss)
         dW_y = dout.T @ hs[T]
         dc = dout.sum(axis=0)
         dh = np.empty((T + 1, B, H))
@@ -314,16 +335,12 @@ def rnn_bptt(params, cache, targets, loss="ce", activation=None) -> RNNGrads:
         dW_h = flat_dz.T @ hs[:-1].reshape(T * B, H)
         dW_x = flat_dz.T @ xs.reshape(T * B, params.n_in)
         db = flat_dz.sum(axis=0)
-    return RNNGrads(dh=dh.swapaxes(0, 1), dW_h=dW_h, dW_x=dW_x, db=db, dW_y=dW_y, dc=dc, loss=value)
+    return RNNGrads(dh=dh.swapaxes(0, 1), dW_h=dW_h, dW_x=dW_x, db=db, dW_y=dW_y, dc=dc)
 
 
-def rnn_loss(params, xs, targets, loss="ce", *, activation, h0=None) -> float:
+def rnn_loss(params, xs, targets, loss, *, activation, h0=None) -> float:
     """The loss alone (forward pass only): what finite differences need."""
-    cache = rnn_forward(params, xs, activation, h0)
-    loss = _check_loss(loss)
-    targets = _check_targets(targets, loss, cache.out.shape[0], _check_params(params).n_out)
-    with np.errstate(all="ignore"):
-        return _loss_and_grad(cache.out, targets, loss)[0]
+    return output_loss(rnn_forward(params, xs, activation, h0).out, targets, loss).value
 
 
 def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
@@ -433,8 +450,8 @@ def to_torch_rnn(params, activation) -> TorchRNN:
     return TorchRNN(params, activation)
 
 
-def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
-    """RNNGrads of `model` (a TorchRNN) from autograd: the reference for rnn_bptt.
+def torch_rnn_grads(model, xs, targets, loss, h0=None) -> RNNGrads:
+    """RNNGrads of `model` (a TorchRNN) for the loss of its outputs, from autograd: the reference for rnn_bptt.
 
     dL/dh_t comes from retain_grad on every hidden state; h_0 is a leaf that
     requires grad. Inputs and targets are as for rnn_forward / rnn_bptt.
@@ -463,26 +480,15 @@ def torch_rnn_grads(model, xs, targets, loss="ce", h0=None) -> RNNGrads:
     return RNNGrads(
         dh=np.stack([grad(h) for h in hs], axis=1),
         dW_h=grad(model.W_h), dW_x=grad(model.W_x), db=grad(model.b),
-        dW_y=grad(model.W_y), dc=grad(model.c), loss=float(value.detach()),
+        dW_y=grad(model.W_y), dc=grad(model.c),
     )
-
-
-def _numpy_seed(seed, generator) -> int:
-    """The numpy seed for init_rnn: `seed`, or one drawn from a torch.Generator."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        # One draw from the caller's generator seeds numpy, so the same generator
-        # state gives the same model and the generator moves on, as torch's inits do.
-        return int(torch.randint(0, 2**62, (1,), generator=generator).item())
-    return check_int(seed, "seed", 0)
 
 
 class _SequenceModel(nn.Module):
     """nn.RNN (tanh, batch_first) -> nn.Linear on the last hidden state -> (n,) outputs.
 
-    x: (n, T, n_in) -> (n,). The weights are init_rnn(hidden, n_in, 1,
-    np.random.default_rng(seed), recurrent, radius, input_scale) copied over
+    x: (n, T, n_in) -> (n,). The weights are init_rnn(hidden, n_in, 1, rng,
+    recurrent, radius, input_scale) copied over
     (nn.RNN's second bias, bias_hh, is zero), so the numpy RNN with those params
     and activation "tanh" computes the same outputs: its jacobian_norms describe
     this model at initialisation. `radius` is the recurrent matrix's spectral
@@ -495,12 +501,11 @@ class _SequenceModel(nn.Module):
     only: here that is the readout, not the recurrent weights inside nn.RNN.
     """
 
-    def __init__(self, n_in, hidden=32, radius=1.0, *, recurrent="orthogonal", input_scale=1.0,
-                 seed=0, generator=None, dtype=torch.float32):
+    def __init__(self, n_in, hidden=32, radius=1.0, *, rng, recurrent="orthogonal", input_scale=1.0,
+                 dtype=torch.float32):
         super().__init__()
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        rng = np.random.default_rng(_numpy_seed(seed, generator))
         params = init_rnn(hidden, n_in, 1, rng, recurrent=recurrent, radius=radius, input_scale=input_scale)
         self.rnn = nn.RNN(params.n_in, params.hidden, nonlinearity="tanh", batch_first=True, dtype=dtype)
         self.readout = nn.Linear(params.hidden, 1, dtype=dtype)
@@ -518,8 +523,8 @@ class _SequenceModel(nn.Module):
 class RNNClassifier(_SequenceModel):
     """One-hot sequences (n, T, V) -> one logit per sequence (n,), for train(..., loss="bce").
 
-    RNNClassifier(n_in=V, hidden=32, radius=1.0, recurrent="orthogonal",
-    input_scale=1.0, seed=0 or generator=torch.Generator, dtype=torch.float32).
+    RNNClassifier(n_in=V, hidden=32, radius=1.0, *, rng (a np.random.Generator),
+    recurrent="orthogonal", input_scale=1.0, dtype=torch.float32).
     """
 
 

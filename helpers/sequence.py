@@ -43,7 +43,7 @@ from helpers.progress import progress_bar
 from helpers.rnn import _SequenceModel
 from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task, make_tense_task
 from helpers.training import binary_accuracy, train
-from helpers.validation import check_int, check_number
+from helpers.validation import check_int, check_number, check_rng
 
 
 SEQUENCE_KINDS = ("rnn", "lstm", "gru")
@@ -137,8 +137,8 @@ class SequenceModel(nn.Module):
     forward(x (n, T, n_in)) -> (n,): a logit (tense task, loss "bce") or a value (adding, "mse").
     self.rnn is the nn.RNN / nn.LSTM / nn.GRU, self.readout the nn.Linear(hidden, 1).
 
-    All weights come from np.random.default_rng(seed):
-    - "rnn": exactly helpers.rnn's RNNClassifier(n_in, hidden, radius, input_scale=..., seed=seed)
+    All weights come from `rng` (a np.random.Generator):
+    - "rnn": exactly helpers.rnn's RNNClassifier(n_in, hidden, radius, rng=rng, input_scale=...)
       (init_rnn: orthogonal W_h with every singular value `radius`);
     - "lstm" / "gru": init_lstm / init_gru (torch's default U(-1/sqrt(H), 1/sqrt(H))
       for the recurrent weights, biases 0 except the forget / update gate's
@@ -150,22 +150,21 @@ class SequenceModel(nn.Module):
     means the default; giving one to another kind raises, so a typo cannot be ignored.
     """
 
-    def __init__(self, kind, n_in, hidden=HIDDEN, *, seed=0, input_scale=1.0, forget_bias=None,
+    def __init__(self, kind, n_in, hidden=HIDDEN, *, rng, input_scale=1.0, forget_bias=None,
                  update_bias=None, radius=None):
         super().__init__()
         self.kind = _check_choice(kind, "kind", SEQUENCE_KINDS)
         n_in = check_int(n_in, "n_in", 1)
         hidden = check_int(hidden, "hidden", 1)
-        seed = check_int(seed, "seed", 0)
+        check_rng(rng)
         input_scale = check_number(input_scale, "input_scale", 0.0)
         forget_bias = _kind_option(forget_bias, "forget_bias", kind, "lstm", DEFAULT_FORGET_BIAS)
         update_bias = _kind_option(update_bias, "update_bias", kind, "gru", DEFAULT_UPDATE_BIAS)
         radius = _kind_option(radius, "radius", kind, "rnn", DEFAULT_RADIUS, low=0.0)
         if kind == "rnn":
-            base = _SequenceModel(n_in, hidden, radius, input_scale=input_scale, seed=seed)
+            base = _SequenceModel(n_in, hidden, radius, rng=rng, input_scale=input_scale)
             self.rnn, self.readout = base.rnn, base.readout
             return
-        rng = np.random.default_rng(seed)
         if kind == "lstm":
             params, module = init_lstm(hidden, n_in, rng, forget_bias=forget_bias), nn.LSTM
         else:
@@ -234,8 +233,9 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
     time of the whole point (data, model, training, evaluation), machine-dependent.
 
     default_rng(seed) draws n_train training then n_test held-out sequences (the
-    same data for every kind), the model is SequenceModel(kind, ..., seed=seed) and
-    train(..., seed=seed) draws the mini-batches: the same arguments give the same
+    same data for every kind), the model is SequenceModel(kind, ..., rng=default_rng(seed))
+    and train(..., generator=torch.Generator().manual_seed(seed)) draws the mini-batches
+    (the seed names the point of the sweep): the same arguments give the same
     metric on the same machine (torch runs on one thread here). With the defaults a
     point equals the stored one: round(metric, DECIMALS) == stored_point(...)["metric"].
     input_scale None: INPUT_SCALE[task]. gate_bias: the LSTM's forget gate bias or the
@@ -263,11 +263,11 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
         data_rng = np.random.default_rng(point.seed)
         X, y = _task_data(point.task, point.gap, n_train, data_rng)
         X_test, y_test = _task_data(point.task, point.gap, n_test, data_rng)
-        model = SequenceModel(point.kind, X.shape[2], hidden, seed=point.seed, input_scale=input_scale,
-                              **kind_options)
+        model = SequenceModel(point.kind, X.shape[2], hidden, rng=np.random.default_rng(point.seed),
+                              input_scale=input_scale, **kind_options)
         loss = "bce" if point.task == "tense" else "mse"
         train(model, X, y, steps=steps, lr=lr, loss=loss, optimizer=OPTIMIZER, batch_size=batch_size,
-              seed=point.seed, progress=False)
+              generator=torch.Generator().manual_seed(point.seed), progress=False)
         if point.task == "tense":
             metric = binary_accuracy(model, X_test, y_test)
         else:

@@ -8,7 +8,6 @@ to stop, and it emits no warnings.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from helpers.progress import progress_bar
+from helpers.validation import check_int, check_number, check_optional_number
 
 LOSSES = ("bce", "mse")
 OPTIMIZERS = ("sgd", "adam")
@@ -106,27 +106,16 @@ def weight_matrices(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return found
 
 
-def _is_int(value, minimum: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
-
-
-def _is_positive(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value) and value > 0
-
-
-def _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay) -> None:
-    if not _is_int(steps, 1):
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not _is_positive(lr):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+def _check_options(steps, lr, loss, optimizer, clip_norm, clip_value, weight_decay) -> None:
+    check_int(steps, "steps", 1)
+    check_number(lr, "lr", 0.0, strict=True)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if clip_norm is not None and not _is_positive(clip_norm):
-        raise ValueError(f"clip_norm must be None or a finite number > 0, got {clip_norm!r}")
-    if not (isinstance(weight_decay, numbers.Real) and np.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_optional_number(clip_norm, "clip_norm", 0.0, strict=True)
+    check_optional_number(clip_value, "clip_value", 0.0, strict=True)
+    check_number(weight_decay, "weight_decay", 0.0)
 
 
 def _model_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -329,33 +318,34 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec:
 def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", optimizer: str = "sgd",
           batch_size: int | None = None, clip_norm: float | None = None, clip_value: float | None = None,
           weight_decay: float = 0.0,
-          stop_on_nonfinite: bool = False, progress: bool = True, seed: int = 0,
+          stop_on_nonfinite: bool = False, progress: bool = True,
           generator: torch.Generator | None = None) -> TrainLog:
     """Train `model` in place on (X, y) for `steps` steps and return what happened.
 
     X: (n, ...) and y: (n,) or (n, 1), numpy or torch, cast to the model's dtype.
     The model's output must be (n,) or (n, 1) to match y; with loss="bce" it is a logit.
-    batch_size=None uses all rows every step; an int draws mini-batches from a
-    torch.Generator: `generator` if given, else one seeded with `seed`.
+    batch_size=None uses all rows every step (nothing random: no generator needed);
+    an int draws mini-batches in an order `generator` (a torch.Generator) decides.
     clip_norm rescales the gradient of all parameters together to norm <= clip_norm;
     clip_value instead cuts every gradient entry to [-clip_value, clip_value].
     A progress bar (label "training") appears in a notebook when steps >= PROGRESS_MIN_STEPS.
     """
-    _check_options(steps, lr, loss, optimizer, clip_norm, weight_decay)
-    if clip_value is not None and not _is_positive(clip_value):
-        raise ValueError(f"clip_value must be None or a finite number > 0, got {clip_value!r}")
+    _check_options(steps, lr, loss, optimizer, clip_norm, clip_value, weight_decay)
     clip = _clipper(clip_norm, clip_value)
     layers = weight_matrices(model)
     X_t, y_t = _prepare_data(X, y, model, loss)
     n = X_t.shape[0]
-    if batch_size is not None and not (_is_int(batch_size, 1) and batch_size <= n):
-        raise ValueError(f"batch_size must be None or an integer in 1..{n} (the number of rows), got {batch_size!r}")
-    if generator is None:
-        if not _is_int(seed, 0):
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        generator = torch.Generator().manual_seed(int(seed))
-    elif not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if batch_size is not None:
+        try:
+            check_int(batch_size, "batch_size", 1, n)
+        except ValueError:
+            raise ValueError(f"batch_size must be None or an integer in 1..{n} (the number of rows), "
+                             f"got {batch_size!r}") from None
+    if batch_size is not None and not isinstance(generator, torch.Generator):
+        raise ValueError("with batch_size, generator must be a torch.Generator (it orders the mini-batches: "
+                         f"e.g. torch.Generator().manual_seed(0)), got {type(generator).__name__}")
+    if batch_size is None and generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
 
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     weights = [weight for _, weight in layers]

@@ -54,6 +54,14 @@ def check_choice(value, name: str, choices):
     raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
 
 
+def as_float_array(value, name: str, allowed: str) -> np.ndarray:
+    """`value` as a float64 numpy array; anything numpy cannot read as numbers is refused."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}") from None
+
+
 def check_rng(rng) -> None:
     """Refuse anything but a numpy Generator: callers decide reproducibility explicitly."""
     if not isinstance(rng, np.random.Generator):

@@ -26,7 +26,7 @@ from helpers.gated import (
     to_torch_lstm,
 )
 from helpers.gradcheck import numerical_gradient, rel_error
-from helpers.rnn import init_rnn, rnn_bptt, rnn_forward
+from helpers.rnn import init_rnn, output_loss, rnn_bptt, rnn_forward
 
 H, D, B = 5, 3, 4
 PARAM_NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
@@ -158,11 +158,10 @@ def test_weight_gradients_match_finite_differences_of_the_readout_loss(kind):
     forward = (lambda p: lstm_forward(p, xs, h0, c0)) if kind == "lstm" else (lambda p: gru_forward(p, xs, h0))
     backward = lstm_backward if kind == "lstm" else gru_backward
     cache = forward(params)
-    value, dh_last, _, _ = readout_loss(cache.hs[:, -1], W_y, c, targets)
-    grads = backward(params, cache, dh_last)
+    grads = backward(params, cache, readout_loss(cache.hs[:, -1], W_y, c, targets, "ce").dh_last)
     for name in ("W_hh", "b_ih"):
         def loss_of(_):
-            return readout_loss(forward(params).hs[:, -1], W_y, c, targets)[0]
+            return readout_loss(forward(params).hs[:, -1], W_y, c, targets, "ce").value
         numeric = numerical_gradient(loss_of, getattr(params, name))
         assert rel_error(getattr(grads, "d" + name), numeric) < 1e-7, name
 
@@ -174,18 +173,19 @@ def test_readout_loss_is_the_rnn_convention():
     xs = rng.standard_normal((7, 5, 3))
     cache = rnn_forward(params, xs, "tanh")
     for loss, targets in (("ce", rng.integers(0, 4, 7)), ("mse", rng.standard_normal((7, 4)))):
-        ref = rnn_bptt(params, cache, targets, loss=loss)
-        value, dh_last, dW_y, dc = readout_loss(cache.hs[:, -1], params.W_y, params.c, targets, loss)
-        assert value == pytest.approx(ref.loss, rel=1e-14)
-        assert rel_error(dh_last, ref.dh[:, -1]) < 1e-14
-        assert rel_error(dW_y, ref.dW_y) < 1e-14 and rel_error(dc, ref.dc) < 1e-14
+        at_output = output_loss(cache.out, targets, loss)
+        ref = rnn_bptt(params, cache, at_output.dout)
+        result = readout_loss(cache.hs[:, -1], params.W_y, params.c, targets, loss)
+        assert result.value == pytest.approx(at_output.value, rel=1e-14)
+        assert rel_error(result.dh_last, ref.dh[:, -1]) < 1e-14
+        assert rel_error(result.dW_y, ref.dW_y) < 1e-14 and rel_error(result.dc, ref.dc) < 1e-14
     out = torch.from_numpy(cache.hs[:, -1] @ params.W_y.T + params.c)
     targets = rng.integers(0, 4, 7)
     expected = torch.nn.functional.cross_entropy(out, torch.from_numpy(targets)).item()
-    assert readout_loss(cache.hs[:, -1], params.W_y, params.c, targets)[0] == pytest.approx(expected, rel=1e-12)
+    assert readout_loss(cache.hs[:, -1], params.W_y, params.c, targets, "ce").value == pytest.approx(expected, rel=1e-12)
     mse_targets = rng.standard_normal((7, 4))
     torch_mse = torch.nn.functional.mse_loss(out, torch.from_numpy(mse_targets)).item()
-    assert readout_loss(cache.hs[:, -1], params.W_y, params.c, mse_targets, "mse")[0] == pytest.approx(torch_mse)
+    assert readout_loss(cache.hs[:, -1], params.W_y, params.c, mse_targets, "mse").value == pytest.approx(torch_mse)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -236,12 +236,13 @@ def test_cell_path_product_is_only_the_direct_path_when_gates_read_h():
 
 
 def test_gates_keep_the_gradient_that_a_vanilla_rnn_loses():
-    # Same inputs, targets and readout for every kind (that is the point of a seed).
+    # Same inputs, targets and readout for every kind: generators in the same state.
     T = 50
-    rnn = per_timestep_grad_norms("rnn", T, 16, radius=0.5)
-    lstm = per_timestep_grad_norms("lstm", T, 16, forget_bias=5.0)
-    plain = per_timestep_grad_norms("lstm", T, 16, forget_bias=0.0)
-    gru = per_timestep_grad_norms("gru", T, 16)
+    rng = np.random.default_rng
+    rnn = per_timestep_grad_norms("rnn", T, 16, rng=rng(0), radius=0.5)
+    lstm = per_timestep_grad_norms("lstm", T, 16, rng=rng(0), forget_bias=5.0)
+    plain = per_timestep_grad_norms("lstm", T, 16, rng=rng(0), forget_bias=0.0)
+    gru = per_timestep_grad_norms("gru", T, 16, rng=rng(0))
     for norms in (rnn, lstm, plain, gru):
         assert norms.shape == (T + 1,) and np.all(np.isfinite(norms)) and np.all(norms > 0)
     # 0.5^50 ~ 1e-15 for the RNN; forget gates sigma(5) ~ 0.993 carry the LSTM's.
@@ -259,15 +260,16 @@ def test_per_timestep_norms_follow_the_documented_recipe():
     state = rng.bit_generator.state
     params = init_lstm(hidden, 4, rng, forget_bias=1.5)
     cache = lstm_forward(params, xs)
-    dh_last = readout_loss(cache.hs[:, -1], W_y, np.zeros(2), targets)[1]
+    dh_last = readout_loss(cache.hs[:, -1], W_y, np.zeros(2), targets, "ce").dh_last
     expected = lstm_backward(params, cache, dh_last).norms()
-    got = per_timestep_grad_norms("lstm", T, hidden, seed=seed, forget_bias=1.5)
+    got = per_timestep_grad_norms("lstm", T, hidden, rng=np.random.default_rng(seed), forget_bias=1.5)
     assert np.array_equal(got, expected)
     rng.bit_generator.state = state  # the RNN's weights come from the same point of the stream
     rnn_params = init_rnn(hidden, 4, 2, rng, recurrent="orthogonal", radius=0.9)
     rnn_params.W_y = W_y
-    ref = rnn_bptt(rnn_params, rnn_forward(rnn_params, xs, "tanh"), targets).norms()
-    assert np.array_equal(per_timestep_grad_norms("rnn", T, hidden, seed=seed, radius=0.9), ref)
+    rnn_cache = rnn_forward(rnn_params, xs, "tanh")
+    ref = rnn_bptt(rnn_params, rnn_cache, output_loss(rnn_cache.out, targets, "ce").dout).norms()
+    assert np.array_equal(per_timestep_grad_norms("rnn", T, hidden, rng=np.random.default_rng(seed), radius=0.9), ref)
 
 
 def test_init_follows_torch_defaults_and_sets_the_gate_bias():
@@ -315,9 +317,9 @@ def test_extremes_are_silent(kind):
 
 def test_per_timestep_norms_are_fast_enough_for_a_slider():
     for kind in ("rnn", "lstm", "gru"):
-        per_timestep_grad_norms(kind, 100, 32)
+        per_timestep_grad_norms(kind, 100, 32, rng=np.random.default_rng(0))
         start = time.process_time()
-        per_timestep_grad_norms(kind, 100, 32)
+        per_timestep_grad_norms(kind, 100, 32, rng=np.random.default_rng(0))
         # A few tens of ms; the bound is loose so a busy machine passes.
         assert time.process_time() - start < 0.5, kind
 
@@ -335,7 +337,7 @@ def test_per_timestep_norms_are_fast_enough_for_a_slider():
      r"c0 must be None, shape \(4,\) or \(2, 4\), got \(3,\)"),
     (lambda: LSTMParams(np.zeros((12, 2)), np.zeros((12, 4)), np.zeros(12), np.zeros(12)),
      r"shapes must be W_ih \(4H, D\), W_hh \(4H, H\)"),
-    (lambda: per_timestep_grad_norms("transformer", 5, 4), r"kind must be one of \('rnn', 'lstm', 'gru'\)"),
+    (lambda: per_timestep_grad_norms("transformer", 5, 4, rng=np.random.default_rng(0)), r"kind must be one of \('rnn', 'lstm', 'gru'\)"),
     (lambda: cell_path_product(np.ones((3, 4))), r"forget_gates must have shape \(B, T, H\)"),
     (lambda: cell_path_product(np.ones((3, 1, 4)), reduce="sum"), r"reduce must be one of \('mean', 'max', None\)"),
 ])

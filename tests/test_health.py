@@ -174,10 +174,10 @@ def test_custom_module_gets_a_row_per_weight_layer():
 def test_rnn_classifier_rows_and_recurrent_saturation():
     task = make_tense_task(32, 20, np.random.default_rng(0))
     X, y = task.one_hot(), task.labels
-    calm = gradient_health(RNNClassifier(task.vocab_size, hidden=16, radius=1.0), X, y)
+    calm = gradient_health(RNNClassifier(task.vocab_size, hidden=16, radius=1.0, rng=np.random.default_rng(0)), X, y)
     assert [(row.name, row.kind) for row in calm.rows] == [("rnn", "RNN"), ("readout", "Linear")]
     assert calm.verdict == "healthy", calm.reason
-    wild = gradient_health(RNNClassifier(task.vocab_size, hidden=16, radius=5.0), X, y)
+    wild = gradient_health(RNNClassifier(task.vocab_size, hidden=16, radius=5.0, rng=np.random.default_rng(0)), X, y)
     # A recurrent radius of 5 drives tanh into saturation and the weight gradient up.
     assert wild.rows[0].saturation > 0.3 > calm.rows[0].saturation
     assert wild.verdict == "exploding", wild.reason

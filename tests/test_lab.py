@@ -60,7 +60,7 @@ def test_numpy_train_equals_torch_train(name):
     net, options = TORCH_CASES[name]
     config = NetConfig(depth=6, width=8, **net)
     x, y = make_data()
-    run = numpy_train(config, x, y, steps=25, lr=0.2, **options)
+    run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=25, lr=0.2, **options)
     log, model = torch_run(config, x, y, steps=25, lr=0.2, **options)
     assert run.first_nonfinite_step is None and log.first_nonfinite_step is None
     assert_close(run.loss, log.loss)
@@ -78,7 +78,7 @@ def test_clipping_is_active_in_the_torch_cases():
     x, y = make_data()
     for name in ("clip_norm", "clip_value"):
         net, options = TORCH_CASES[name]
-        run = numpy_train(NetConfig(depth=6, width=8, **net), x, y, steps=1, lr=0.2)
+        run = numpy_train(NetConfig(depth=6, width=8, **net), x, y, rng=np.random.default_rng(0), steps=1, lr=0.2)
         if "clip_norm" in options:
             assert np.sqrt(np.sum(run.grad_norms[0] ** 2)) > 2 * options["clip_norm"]
         else:
@@ -88,21 +88,21 @@ def test_clipping_is_active_in_the_torch_cases():
 def test_first_row_is_the_gradient_at_initialisation():
     config = NetConfig(depth=12, width=16, activation="sigmoid", init="xavier", batch_norm=True)
     x, y = make_data()
-    run = numpy_train(config, x, y, steps=3, seed=4)
+    run = numpy_train(config, x, y, rng=np.random.default_rng(4), steps=3)
     np.testing.assert_array_equal(run.grad_norms[0], layer_gradients(config, x, y, np.random.default_rng(4)).weight_norms)
 
 
 def test_shapes_defaults_and_reproducibility():
     config = NetConfig(depth=7, width=DEFAULT_WIDTH, activation="relu", init="he")
     x, y = make_data(DEFAULT_BATCH)
-    run = numpy_train(config, x, y)
+    run = numpy_train(config, x, y, rng=np.random.default_rng(0))
     assert isinstance(run, LabRun)
     assert run.loss.shape == (DEFAULT_STEPS,)
     assert run.grad_norms.shape == (DEFAULT_STEPS, config.depth + 1)
     assert [w.shape for w, _ in run.params] == [(16, 4)] + [(16, 16)] * 6 + [(1, 16)]
-    again = numpy_train(config, x, y)
+    again = numpy_train(config, x, y, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(run.loss, again.loss)
-    assert not np.array_equal(run.loss, numpy_train(config, x, y, seed=1).loss)
+    assert not np.array_equal(run.loss, numpy_train(config, x, y, rng=np.random.default_rng(1)).loss)
     assert not run.diverged
 
 
@@ -115,7 +115,7 @@ def test_clip_norm_bounds_the_update(scale, activation, residual):
     before = flat(init_params(config, np.random.default_rng(0)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = numpy_train(config, x, y, steps=1, lr=lr, clip_norm=clip)
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=1, lr=lr, clip_norm=clip)
     step = flat(run.params) - before
     assert np.all(np.isfinite(step))
     assert np.linalg.norm(step) <= lr * clip * (1 + 1e-12)
@@ -127,7 +127,7 @@ def test_clip_value_bounds_every_entry_of_the_update():
     config = NetConfig(depth=8, width=8, activation="relu", init="he", weight_scale=3.0)
     x, y = make_data()
     before = flat(init_params(config, np.random.default_rng(0)))
-    run = numpy_train(config, x, y, steps=1, lr=0.5, clip_value=0.01)
+    run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=1, lr=0.5, clip_value=0.01)
     step = np.abs(flat(run.params) - before)
     assert step.max() <= 0.5 * 0.01 * (1 + 1e-12)
     assert step.max() >= 0.5 * 0.01 * (1 - 1e-12)  # some entry was cut to the limit
@@ -140,8 +140,8 @@ def test_weight_decay_adds_lr_times_decay_times_weights_to_the_step():
     x, y = make_data()
     lr, wd = 0.3, 0.2
     theta0 = flat(init_params(config, np.random.default_rng(0)))
-    plain = flat(numpy_train(config, x, y, steps=1, lr=lr).params)
-    decayed = flat(numpy_train(config, x, y, steps=1, lr=lr, weight_decay=wd).params)
+    plain = flat(numpy_train(config, x, y, rng=np.random.default_rng(0), steps=1, lr=lr).params)
+    decayed = flat(numpy_train(config, x, y, rng=np.random.default_rng(0), steps=1, lr=lr, weight_decay=wd).params)
     np.testing.assert_allclose(decayed - plain, -lr * wd * theta0, rtol=1e-9, atol=1e-15)
 
 
@@ -150,7 +150,7 @@ def test_weight_decay_is_applied_after_clipping_as_in_torch():
     # so it is not shrunk with it. torch.optim.SGD does the same.
     config = NetConfig(depth=5, width=8, activation="relu", init="he", weight_scale=2.0)
     x, y = make_data()
-    run = numpy_train(config, x, y, steps=10, lr=0.2, clip_norm=0.05, weight_decay=0.5)
+    run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=10, lr=0.2, clip_norm=0.05, weight_decay=0.5)
     log, _ = torch_run(config, x, y, steps=10, lr=0.2, clip_norm=0.05, weight_decay=0.5)
     assert_close(run.loss, log.loss)
 
@@ -161,7 +161,7 @@ def test_blow_up_is_recorded_without_warnings():
     x, y = make_data()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = numpy_train(config, x, y, steps=8, lr=0.1)
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=8, lr=0.1)
     assert run.diverged
     first = run.first_nonfinite_step
     assert first is not None and 0 <= first < 8
@@ -179,7 +179,7 @@ def test_extreme_weights_never_warn(scale, options):
     x, y = make_data()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = numpy_train(config, x, y, steps=4, **options)
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=4, **options)
     assert run.loss.shape == (4,)
 
 
@@ -189,7 +189,7 @@ def test_clip_norm_turns_an_inf_gradient_into_nan_like_torch():
     x, y = make_data(batch=8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = numpy_train(config, x, y, steps=3, clip_norm=1.0)
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=3, clip_norm=1.0)
     log, _ = torch_run(config, x, y, steps=3, lr=0.1, clip_norm=1.0)
     assert run.first_nonfinite_step == log.first_nonfinite_step == 0
     assert_close(run.loss, log.loss)
@@ -208,7 +208,7 @@ BAD_ARGUMENTS = [
     (dict(clip_norm=1.0, clip_value=1.0), "choose one of clip_norm and clip_value"),
     (dict(weight_decay=-0.1), "weight_decay must be a finite number >= 0"),
     (dict(weight_decay=float("inf")), "weight_decay must be a finite number >= 0"),
-    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(rng=0), "rng must be a np.random.Generator"),
 ]
 
 
@@ -216,19 +216,19 @@ BAD_ARGUMENTS = [
 def test_bad_options_raise(kwargs, message):
     x, y = make_data()
     with pytest.raises(ValueError, match=message):
-        numpy_train(NetConfig(depth=2, width=4), x, y, **kwargs)
+        numpy_train(NetConfig(depth=2, width=4), x, y, **{"rng": np.random.default_rng(0), **kwargs})
 
 
 def test_bad_config_and_data_raise():
     x, y = make_data()
     with pytest.raises(ValueError, match="config must be a helpers.network.NetConfig"):
-        numpy_train({"depth": 2}, x, y)
+        numpy_train({"depth": 2}, x, y, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 4\)"):
-        numpy_train(NetConfig(depth=2, width=4), x[:, :3], y)
+        numpy_train(NetConfig(depth=2, width=4), x[:, :3], y, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"y must hold labels in \[0, 1\]"):
-        numpy_train(NetConfig(depth=2, width=4), x, y + 1)
+        numpy_train(NetConfig(depth=2, width=4), x, y + 1, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="batch_norm needs a batch of at least 2 rows"):
-        numpy_train(NetConfig(depth=2, width=4, batch_norm=True), x[:1], y[:1])
+        numpy_train(NetConfig(depth=2, width=4, batch_norm=True), x[:1], y[:1], rng=np.random.default_rng(0))
 
 
 def test_one_lab_update_is_fast():
@@ -236,10 +236,10 @@ def test_one_lab_update_is_fast():
     # that a busy machine passes, and catches only a slowdown by a large factor.
     config = NetConfig(depth=20, width=DEFAULT_WIDTH, activation="tanh", init="xavier", batch_norm=True)
     x, y = make_data(DEFAULT_BATCH)
-    numpy_train(config, x, y)
+    numpy_train(config, x, y, rng=np.random.default_rng(0))
     times = []
     for _ in range(5):
         start = time.process_time()
-        numpy_train(config, x, y, clip_norm=1.0, weight_decay=1e-3)
+        numpy_train(config, x, y, rng=np.random.default_rng(0), clip_norm=1.0, weight_decay=1e-3)
         times.append(time.process_time() - start)
     assert np.median(times) < 0.4

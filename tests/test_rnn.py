@@ -19,6 +19,7 @@ from helpers.rnn import (
     RNNRegressor,
     init_rnn,
     jacobian_norms,
+    output_loss,
     pascanu_bound,
     rnn_bptt,
     rnn_forward,
@@ -69,11 +70,12 @@ def torch_jacobian(params, xs, h0, activation, k, which=0):
 def test_bptt_equals_torch_autograd(activation, T, loss):
     params, xs, h0, targets = make_problem(T, loss, seed=T)
     cache = rnn_forward(params, xs, activation, h0)
-    grads = rnn_bptt(params, cache, targets, loss=loss, activation=activation)
+    result = output_loss(cache.out, targets, loss)
+    grads = rnn_bptt(params, cache, result.dout, activation=activation)
     ref = torch_rnn_grads(to_torch_rnn(params, activation), xs, targets, loss=loss, h0=h0)
     assert isinstance(cache, RNNCache) and isinstance(grads, RNNGrads)
     assert grads.dh.shape == (3, T + 1, 5)
-    assert grads.loss == pytest.approx(ref.loss, rel=1e-12)
+    assert result.value == pytest.approx(rnn_loss(params, xs, targets, loss, activation=activation, h0=h0), rel=1e-14)
     for name in GRAD_FIELDS:
         assert rel_error(getattr(grads, name), getattr(ref, name)) < 1e-10, name
     # The gradient must reach every step: a loop that stopped early would leave zeros.
@@ -85,7 +87,8 @@ def test_bptt_equals_finite_differences(activation, loss):
     # T = 4: with sigmoid over many more steps dL/dh_0 shrinks to ~1e-7, below
     # what central differences resolve against a loss of size ~1.
     params, xs, h0, targets = make_problem(4, loss, seed=3)
-    grads = rnn_bptt(params, rnn_forward(params, xs, activation, h0), targets, loss=loss)
+    cache = rnn_forward(params, xs, activation, h0)
+    grads = rnn_bptt(params, cache, output_loss(cache.out, targets, loss).dout)
 
     def loss_of(_):  # reads params and h0, which numerical_gradient nudges in place
         return rnn_loss(params, xs, targets, loss=loss, activation=activation, h0=h0)
@@ -110,9 +113,10 @@ def test_forward_shapes_and_a_hand_computed_step():
     assert cache.zs.shape == (1, 2, 1) and cache.T == 2
     # mse is the mean squared error, (out - y)^2 = 1, as torch's mse_loss; its
     # gradient at the readout: 2 (out - y) h2.
-    grads = rnn_bptt(params, cache, np.array([0.45]), loss="mse")
-    assert grads.loss == pytest.approx(1.0, rel=1e-14)
-    assert grads.loss == pytest.approx(torch.nn.functional.mse_loss(torch.tensor([-0.55]), torch.tensor([0.45])).item())
+    result = output_loss(cache.out, np.array([0.45]), "mse")
+    grads = rnn_bptt(params, cache, result.dout)
+    assert result.value == pytest.approx(1.0, rel=1e-14)
+    assert result.value == pytest.approx(torch.nn.functional.mse_loss(torch.tensor([-0.55]), torch.tensor([0.45])).item())
     assert grads.dW_y[0, 0] == pytest.approx(2 * -1.0 * 0.15, rel=1e-13)
     # dL/dh_0 = 2 (out - y) * W_y * 0.5 * 0.5 through two linear steps.
     assert grads.dh[0, 0, 0] == pytest.approx(2 * -1.0 * 3.0 * 0.25, rel=1e-13)
@@ -201,7 +205,7 @@ def test_extremes_are_silent(activation):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cache = rnn_forward(params, xs, activation)
-        grads = rnn_bptt(params, cache, np.array([0, 1]))
+        grads = rnn_bptt(params, cache, output_loss(cache.out, np.array([0, 1]), "ce").dout)
         norms = jacobian_norms(params, cache)
         bound = pascanu_bound(params.W_h, activation, 200)
         grads.norms()
@@ -271,11 +275,12 @@ def test_singular_value_and_spectral_radius_closed_forms():
 def test_forward_and_bptt_are_fast_enough_for_a_slider():
     params = init_rnn(32, 4, 2, np.random.default_rng(0), radius=1.0)
     xs = np.random.default_rng(1).standard_normal((1, 200, 4))
-    rnn_bptt(params, rnn_forward(params, xs, "tanh"), np.array([1]))
+    dout = np.ones((1, 2))
+    rnn_bptt(params, rnn_forward(params, xs, "tanh"), dout)
     times = []
     for _ in range(7):
         start = time.process_time()
-        rnn_bptt(params, rnn_forward(params, xs, "tanh"), np.array([1]))
+        rnn_bptt(params, rnn_forward(params, xs, "tanh"), dout)
         times.append(time.process_time() - start)
     # A few ms on a laptop; the bound is loose so a busy machine passes.
     assert np.median(times) < 0.03
@@ -291,11 +296,14 @@ def test_forward_and_bptt_are_fast_enough_for_a_slider():
     (lambda p, c: rnn_forward(p, np.zeros((3, 2, 5)), "tanh"), r"xs must have shape \(batch, T, 3\)"),
     (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), "swish"), r"choose one of: sigmoid, tanh"),
     (lambda p, c: rnn_forward(p, np.zeros((3, 2, 3)), "tanh", h0=np.zeros(4)), r"h0 must be None, shape \(5,\)"),
-    (lambda p, c: rnn_bptt(p, c, np.array([0, 4, 1])), r"targets must be integer class indices .* values 0..3"),
-    (lambda p, c: rnn_bptt(p, c, np.array([0.5, 1, 1])), r"targets must be integer class indices"),
-    (lambda p, c: rnn_bptt(p, c, np.zeros((3, 2)), loss="mse"), r"targets must have shape \(3, 4\)"),
-    (lambda p, c: rnn_bptt(p, c, np.array([0, 1, 1]), loss="l1"), r"loss must be one of \('mse', 'ce'\)"),
-    (lambda p, c: rnn_bptt(p, c, np.array([0, 1, 1]), activation="relu"),
+    (lambda p, c: output_loss(c.out, np.array([0, 4, 1]), "ce"), r"targets must be integer class indices .* values 0..3"),
+    (lambda p, c: output_loss(c.out, np.array([0.5, 1, 1]), "ce"), r"targets must be integer class indices"),
+    (lambda p, c: output_loss(c.out, np.zeros((3, 2)), "mse"), r"targets must have shape \(3, 4\)"),
+    (lambda p, c: output_loss(c.out, np.array([0, 1, 1]), "l1"), r"loss must be one of \('mse', 'ce'\)"),
+    (lambda p, c: output_loss(np.zeros(3), np.array([0, 1, 1]), "ce"), r"out must have shape \(batch, n_out\)"),
+    (lambda p, c: rnn_bptt(p, c, np.zeros((3, 2))), r"dout \(dL/d out\) must have shape \(3, 4\)"),
+    (lambda p, c: rnn_bptt(p, c, "ones"), r"dout must be an array of shape \(3, 4\)"),
+    (lambda p, c: rnn_bptt(p, c, np.zeros((3, 4)), activation="relu"),
      r"activation 'relu' differs from the forward pass's 'tanh'"),
     (lambda p, c: jacobian_norms(p, c, which=3), r"which must be an integer from 0 to 2, got 3"),
     (lambda p, c: pascanu_bound(np.zeros((2, 3)), "tanh", 5), r"W_h must be a square 2-D array \(H, H\), got shape \(2, 3\)"),
@@ -314,30 +322,30 @@ def test_bad_arguments_say_what_is_allowed(call, message):
 
 
 def test_torch_models_are_seeded_and_shaped():
-    a = RNNClassifier(7, 6, radius=0.8, seed=3)
-    b = RNNClassifier(7, 6, radius=0.8, seed=3)
-    c = RNNClassifier(7, 6, radius=0.8, seed=4)
+    a = RNNClassifier(7, 6, radius=0.8, rng=np.random.default_rng(3))
+    b = RNNClassifier(7, 6, radius=0.8, rng=np.random.default_rng(3))
+    c = RNNClassifier(7, 6, radius=0.8, rng=np.random.default_rng(4))
     assert torch.equal(a.rnn.weight_hh_l0, b.rnn.weight_hh_l0)
     assert not torch.allclose(a.rnn.weight_hh_l0, c.rnn.weight_hh_l0)
     # The same generator state gives the same model; the generator moves on.
-    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
-    d, e = RNNRegressor(2, 5, generator=g1), RNNRegressor(2, 5, generator=g2)
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    d, e = RNNRegressor(2, 5, rng=g1), RNNRegressor(2, 5, rng=g2)
     assert torch.equal(d.rnn.weight_ih_l0, e.rnn.weight_ih_l0)
-    assert not torch.equal(RNNRegressor(2, 5, generator=g1).rnn.weight_ih_l0, d.rnn.weight_ih_l0)
+    assert not torch.equal(RNNRegressor(2, 5, rng=g1).rnn.weight_ih_l0, d.rnn.weight_ih_l0)
     singular = torch.linalg.svdvals(a.rnn.weight_hh_l0.detach().double()).numpy()
     np.testing.assert_allclose(singular, 0.8, rtol=1e-6)
     x = torch.zeros(4, 9, 7)
     assert a(x).shape == (4,) and d(torch.zeros(4, 9, 2)).shape == (4,)
-    with pytest.raises(ValueError, match="generator must be a torch.Generator or None"):
-        RNNClassifier(3, 4, generator=0)
+    with pytest.raises(ValueError, match="rng must be a np.random.Generator"):
+        RNNClassifier(3, 4, rng=0)
 
 
 def test_classifier_learns_a_short_gap_with_train():
     rng = np.random.default_rng(0)
     data, held_out = make_tense_task(512, 1, rng), make_tense_task(256, 1, rng)
-    model = RNNClassifier(data.vocab_size, 8, seed=0)
+    model = RNNClassifier(data.vocab_size, 8, rng=np.random.default_rng(0))
     log = train(model, data.one_hot(), data.labels, loss="bce", optimizer="adam", lr=0.03,
-                steps=60, batch_size=64, progress=False)
+                steps=60, batch_size=64, generator=torch.Generator().manual_seed(0), progress=False)
     with torch.no_grad():
         logits = model(torch.tensor(held_out.one_hot(), dtype=torch.float32))
     accuracy = np.mean((logits.numpy() > 0) == (held_out.labels == 1))
@@ -348,8 +356,9 @@ def test_regressor_beats_the_adding_baseline_on_short_sequences():
     rng = np.random.default_rng(0)
     x, y = make_adding_task(512, 6, rng)
     x_test, y_test = make_adding_task(512, 6, rng)
-    model = RNNRegressor(2, 16, seed=0)
-    train(model, x, y, loss="mse", optimizer="adam", lr=0.01, steps=150, batch_size=64, progress=False)
+    model = RNNRegressor(2, 16, rng=np.random.default_rng(0))
+    train(model, x, y, loss="mse", optimizer="adam", lr=0.01, steps=150, batch_size=64,
+          generator=torch.Generator().manual_seed(0), progress=False)
     with torch.no_grad():
         pred = model(torch.tensor(x_test, dtype=torch.float32)).numpy()
     assert np.mean((pred - y_test) ** 2) < 0.5 / 6  # half the predict-1 baseline of 1/6
@@ -363,7 +372,7 @@ def test_input_gradient_norms_match_autograd(activation):
     params = init_rnn(6, 3, 2, rng, radius=1.2)
     xs = rng.standard_normal((2, 7, 3))
     cache = rnn_forward(params, xs, activation)
-    grads = rnn_bptt(params, cache, np.array([0, 1]), loss="ce")
+    grads = rnn_bptt(params, cache, output_loss(cache.out, np.array([0, 1]), "ce").dout)
     xs_t = torch.tensor(xs, requires_grad=True)
     out, _ = to_torch_rnn(params, activation)(xs_t)
     torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()

@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,7 +38,7 @@ TINY = dict(steps=3, n_train=16, n_test=8, batch_size=8, hidden=4)
 
 @pytest.mark.parametrize("kind", SEQUENCE_KINDS)
 def test_every_kind_builds_and_gives_one_output_per_sequence(kind):
-    model = SequenceModel(kind, 5, 7, seed=0)
+    model = SequenceModel(kind, 5, 7, rng=np.random.default_rng(0))
     assert model(torch.zeros(3, 11, 5)).shape == (3,)
     assert model(torch.zeros(1, 1, 5)).shape == (1,)
     expected = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
@@ -47,7 +48,7 @@ def test_every_kind_builds_and_gives_one_output_per_sequence(kind):
 
 @pytest.mark.parametrize("kind", SEQUENCE_KINDS)
 def test_same_seed_same_weights_other_seed_other_weights(kind):
-    a, b, c = (SequenceModel(kind, 6, 8, seed=s, input_scale=2.0) for s in (3, 3, 4))
+    a, b, c = (SequenceModel(kind, 6, 8, rng=np.random.default_rng(s), input_scale=2.0) for s in (3, 3, 4))
     for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb), name
         if "weight" in name:
@@ -55,8 +56,8 @@ def test_same_seed_same_weights_other_seed_other_weights(kind):
 
 
 def test_rnn_kind_is_helpers_rnn_model():
-    ours = SequenceModel("rnn", 9, 6, seed=2, input_scale=3.0, radius=0.8)
-    theirs = RNNClassifier(9, 6, radius=0.8, input_scale=3.0, seed=2)
+    ours = SequenceModel("rnn", 9, 6, rng=np.random.default_rng(2), input_scale=3.0, radius=0.8)
+    theirs = RNNClassifier(9, 6, radius=0.8, input_scale=3.0, rng=np.random.default_rng(2))
     for p, q in zip(ours.parameters(), theirs.parameters()):
         assert torch.equal(p, q)
     x = torch.randn(4, 5, 9, generator=torch.Generator().manual_seed(0))
@@ -66,13 +67,14 @@ def test_rnn_kind_is_helpers_rnn_model():
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_gated_input_weights_have_the_rnn_spread(kind):
     # std input_scale / sqrt(n_in) for every kind: 2 / sqrt(400) = 0.1 here.
-    model = SequenceModel(kind, 400, 64, seed=0, input_scale=2.0)
+    model = SequenceModel(kind, 400, 64, rng=np.random.default_rng(0), input_scale=2.0)
     assert model.rnn.weight_ih_l0.std().item() == pytest.approx(0.1, rel=0.02)
 
 
 def test_lstm_forget_gate_bias_in_torch_layout():
     H = 5
-    default, chosen = SequenceModel("lstm", 3, H), SequenceModel("lstm", 3, H, forget_bias=GATE_BIAS)
+    default = SequenceModel("lstm", 3, H, rng=np.random.default_rng(0))
+    chosen = SequenceModel("lstm", 3, H, rng=np.random.default_rng(0), forget_bias=GATE_BIAS)
     for model, value in ((default, DEFAULT_FORGET_BIAS), (chosen, GATE_BIAS)):
         b_ih, b_hh = model.rnn.bias_ih_l0.detach(), model.rnn.bias_hh_l0.detach()
         # torch stacks the gates i, f, g, o: the forget gate is the second block of H.
@@ -87,7 +89,7 @@ def test_lstm_forget_gate_bias_in_torch_layout():
 
 def test_gru_update_gate_bias_in_torch_layout():
     H = 4
-    b_ih = SequenceModel("gru", 3, H, update_bias=2.5).rnn.bias_ih_l0.detach()
+    b_ih = SequenceModel("gru", 3, H, rng=np.random.default_rng(0), update_bias=2.5).rnn.bias_ih_l0.detach()
     # torch stacks the gates r, z, n: the update gate z is the second block of H.
     assert torch.equal(b_ih, torch.cat([torch.zeros(H), torch.full((H,), 2.5), torch.zeros(H)]))
 
@@ -175,15 +177,15 @@ def test_run_sweep_nests_kind_gap_seed():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: SequenceModel("transformer", 3), r"kind must be one of \('rnn', 'lstm', 'gru'\), got 'transformer'"),
-    (lambda: SequenceModel("lstm", 0), r"n_in must be an integer >= 1, got 0"),
-    (lambda: SequenceModel("gru", 3, 2.5), r"hidden must be an integer >= 1, got 2.5"),
-    (lambda: SequenceModel("gru", 3, seed=-1), r"seed must be an integer >= 0, got -1"),
-    (lambda: SequenceModel("rnn", 3, input_scale=-1.0), r"input_scale must be a finite number >= 0"),
-    (lambda: SequenceModel("gru", 3, forget_bias=1.0), r"forget_bias only applies to kind 'lstm'"),
-    (lambda: SequenceModel("lstm", 3, radius=1.0), r"radius only applies to kind 'rnn'"),
-    (lambda: SequenceModel("rnn", 3, update_bias=1.0), r"update_bias only applies to kind 'gru'"),
-    (lambda: SequenceModel("lstm", 3, forget_bias=math.nan), r"forget_bias must be a finite number"),
+    (lambda: SequenceModel("transformer", 3, rng=np.random.default_rng(0)), r"kind must be one of \('rnn', 'lstm', 'gru'\), got 'transformer'"),
+    (lambda: SequenceModel("lstm", 0, rng=np.random.default_rng(0)), r"n_in must be an integer >= 1, got 0"),
+    (lambda: SequenceModel("gru", 3, 2.5, rng=np.random.default_rng(0)), r"hidden must be an integer >= 1, got 2.5"),
+    (lambda: SequenceModel("gru", 3, rng=-1), r"rng must be a np.random.Generator"),
+    (lambda: SequenceModel("rnn", 3, rng=np.random.default_rng(0), input_scale=-1.0), r"input_scale must be a finite number >= 0"),
+    (lambda: SequenceModel("gru", 3, rng=np.random.default_rng(0), forget_bias=1.0), r"forget_bias only applies to kind 'lstm'"),
+    (lambda: SequenceModel("lstm", 3, rng=np.random.default_rng(0), radius=1.0), r"radius only applies to kind 'rnn'"),
+    (lambda: SequenceModel("rnn", 3, rng=np.random.default_rng(0), update_bias=1.0), r"update_bias only applies to kind 'gru'"),
+    (lambda: SequenceModel("lstm", 3, rng=np.random.default_rng(0), forget_bias=math.nan), r"forget_bias must be a finite number"),
     (lambda: run_point("copy", "rnn", 5, 0), r"task must be one of \('tense', 'adding'\), got 'copy'"),
     (lambda: run_point("tense", "LSTM", 5, 0), r"kind must be one of \('rnn', 'lstm', 'gru'\)"),
     (lambda: run_point("adding", "rnn", 1, 0), r"gap must be an integer >= 2, got 1"),

@@ -24,7 +24,7 @@ def small_clipping_runs():
     x, y = make_adding_task(64, 8, np.random.default_rng(0))
 
     def run(**clip):
-        model = RNNRegressor(2, hidden=8, radius=2.5, seed=0)
+        model = RNNRegressor(2, hidden=8, radius=2.5, rng=np.random.default_rng(0))
         return train(model, x, y, steps=25, lr=0.5, loss="mse", progress=False, **clip)
 
     runs = {(kind, t): run(**{f"clip_{kind}": t}) for kind in ("norm", "value") for t in (0.1, 1.0)}

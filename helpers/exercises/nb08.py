@@ -4,6 +4,8 @@ Each check trains what the student built, the same way the notebook trains the
 broken version, and asks for three things: a healthy gradient report at the start,
 no inf/NaN, and a loss that really falls (and, for classifiers, held-out accuracy).
 """
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -17,8 +19,9 @@ from helpers.training import TrainLog, binary_accuracy, linear_layers, train
 
 DEEP_DEPTH, RELU_DEPTH, WIDTH = 12, 10, 32
 N_TRAIN = 800  # of the 1000 people; the rest measure accuracy
-CLASSIFIER_SETTINGS = dict(steps=300, lr=0.5, loss="bce", batch_size=100, seed=0, progress=False)
-RNN_SETTINGS = dict(steps=300, lr=0.3, loss="mse", batch_size=100, seed=0, progress=False)
+# Mini-batches in the order of torch.Generator().manual_seed(0), made afresh for every run.
+CLASSIFIER_SETTINGS = dict(steps=300, lr=0.5, loss="bce", batch_size=100, progress=False)
+RNN_SETTINGS = dict(steps=300, lr=0.3, loss="mse", batch_size=100, progress=False)
 RNN_KEYS = ("radius", "lr", "clip_norm", "clip_value")
 MIN_ACCURACY = 0.7
 
@@ -29,14 +32,23 @@ def insurance_split():
     return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
 
 
-def mlp(depth: int, activation: type[nn.Module], seed: int = 0) -> nn.Sequential:
-    """4 inputs -> `depth` hidden layers of WIDTH units with `activation` -> 1 logit (torch's default init)."""
-    torch.manual_seed(seed)
+def mlp(depth: int, activation: type[nn.Module]) -> nn.Sequential:
+    """4 inputs -> `depth` hidden layers of WIDTH units with `activation` -> 1 logit (torch's default init).
+
+    The same network every call: torch's initialisers draw from torch.Generator().manual_seed(0).
+    """
     layers, n_in = [], 4
     for _ in range(depth):
         layers += [nn.Linear(n_in, WIDTH), activation()]
         n_in = WIDTH
-    return nn.Sequential(*layers, nn.Linear(n_in, 1))
+    model = nn.Sequential(*layers, nn.Linear(n_in, 1))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _, layer in linear_layers(model):  # nn.Linear.reset_parameters, from an explicit generator
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return model
 
 
 def broken_deep_network() -> nn.Sequential:
@@ -62,7 +74,8 @@ def adding_data():
 
 def train_rnn(radius: float = 1.5, **settings) -> TrainLog:
     """Setup 2 as notebook 05 trains it; `settings` override lr or add clip_norm / clip_value."""
-    return train(RNNRegressor(2, hidden=32, radius=radius, seed=0), *adding_data(), **{**RNN_SETTINGS, **settings})
+    model = RNNRegressor(2, hidden=32, radius=radius, rng=np.random.default_rng(0))
+    return train(model, *adding_data(), generator=torch.Generator().manual_seed(0), **{**RNN_SETTINGS, **settings})
 
 
 def classifier_hint(model) -> str | None:
@@ -71,7 +84,7 @@ def classifier_hint(model) -> str | None:
     report = gradient_health(model, X, y)
     if report.verdict != "healthy":
         return f"The gradient health report still says {report.verdict}: {report.reason}."
-    log = train(model, X, y, **CLASSIFIER_SETTINGS)
+    log = train(model, X, y, generator=torch.Generator().manual_seed(0), **CLASSIFIER_SETTINGS)
     if log.first_nonfinite_step is not None:
         return f"Training produced inf/NaN at step {log.first_nonfinite_step}."
     accuracy = binary_accuracy(model, X_test, y_test)
