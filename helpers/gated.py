@@ -49,7 +49,7 @@ from torch import nn
 from helpers.activations import sigmoid
 from helpers.network import _frobenius_norms
 from helpers.rnn import _check_loss, init_rnn, output_loss, rnn_bptt, rnn_forward
-from helpers.validation import as_float_array, check_int, check_number, check_rng
+from helpers.validation import as_float_array, check_choice, check_int, check_number, check_rng
 
 
 GATED_KINDS = ("rnn", "lstm", "gru")
@@ -526,8 +526,7 @@ def per_timestep_grad_norms(kind, T, hidden=32, *, rng, n_in=4, batch=16, n_out=
     the cell differs. The loss is helpers.rnn's (`loss` "ce" or "mse") on W_y h_T,
     as rnn_bptt computes it.
     """
-    if kind not in GATED_KINDS:
-        raise ValueError(f"kind must be one of {GATED_KINDS}, got {kind!r}")
+    check_choice(kind, "kind", GATED_KINDS)
     T = check_int(T, "T", 1)
     hidden = check_int(hidden, "hidden", 1)
     n_in = check_int(n_in, "n_in", 1)

@@ -35,7 +35,7 @@ from torch import nn
 from helpers.activations import ACTIVATION_NAMES, get_activation
 from helpers.chain import chain_forward_backward
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
-from helpers.validation import as_float_array, check_int, check_number, check_rng
+from helpers.validation import as_float_array, check_choice, check_int, check_number, check_rng
 
 
 LOSSES = ("mse", "ce")
@@ -55,10 +55,7 @@ def _activation_name(activation) -> str:
 
 
 def _check_loss(loss) -> str:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES} ('mse': mean squared error, "
-                         f"'ce': softmax cross-entropy), got {loss!r}")
-    return loss
+    return check_choice(loss, "loss", LOSSES)  # 'mse': mean squared error, 'ce': softmax cross-entropy
 
 
 @dataclass(eq=False)
@@ -124,8 +121,7 @@ def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input
     n_in = check_int(n_in, "n_in", 1)
     n_out = check_int(n_out, "n_out", 1)
     check_rng(rng)
-    if recurrent not in RECURRENT_INITS:
-        raise ValueError(f"recurrent must be one of {RECURRENT_INITS}, got {recurrent!r}")
+    check_choice(recurrent, "recurrent", RECURRENT_INITS)
     input_scale = check_number(input_scale, "input_scale", 0.0)
     radius = check_number(radius, "radius", 0.0)
     make_recurrent = scaled_orthogonal if recurrent == "orthogonal" else scaled_gaussian

@@ -43,7 +43,7 @@ from helpers.progress import progress_bar
 from helpers.rnn import _SequenceModel
 from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task, make_tense_task
 from helpers.training import binary_accuracy, train
-from helpers.validation import check_int, check_number, check_rng
+from helpers.validation import check_choice, check_int, check_number, check_rng
 
 
 SEQUENCE_KINDS = ("rnn", "lstm", "gru")
@@ -111,12 +111,6 @@ CSV_COLUMNS = ("task", "kind", "gap", "seed", "metric")
 DECIMALS = 3
 
 
-def _check_choice(value, name: str, allowed: tuple) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 def _min_gap(task: str) -> int:
     # A tense sequence may have no fillers at all; an adding sequence needs one step per half.
     return 0 if task == "tense" else 2
@@ -153,7 +147,7 @@ class SequenceModel(nn.Module):
     def __init__(self, kind, n_in, hidden=HIDDEN, *, rng, input_scale=1.0, forget_bias=None,
                  update_bias=None, radius=None):
         super().__init__()
-        self.kind = _check_choice(kind, "kind", SEQUENCE_KINDS)
+        self.kind = check_choice(kind, "kind", SEQUENCE_KINDS)
         n_in = check_int(n_in, "n_in", 1)
         hidden = check_int(hidden, "hidden", 1)
         check_rng(rng)
@@ -197,8 +191,8 @@ class SweepPoint:
     seed: int
 
     def __post_init__(self):
-        _check_choice(self.task, "task", TASKS)
-        _check_choice(self.kind, "kind", SEQUENCE_KINDS)
+        check_choice(self.task, "task", TASKS)
+        check_choice(self.kind, "kind", SEQUENCE_KINDS)
         object.__setattr__(self, "gap", check_int(self.gap, "gap", _min_gap(self.task)))
         object.__setattr__(self, "seed", check_int(self.seed, "seed", 0))
 
@@ -289,7 +283,7 @@ def _check_list(values, name: str) -> list:
 
 def _sweep_points(task, kinds, gaps, seeds) -> list:
     """SweepPoints of kind x gap x seed (that nesting order), all checked; gaps None: SWEEP_GAPS[task]."""
-    task = _check_choice(task, "task", TASKS)
+    task = check_choice(task, "task", TASKS)
     kinds = _check_list(kinds, "kinds")
     gaps = _check_list(SWEEP_GAPS[task] if gaps is None else gaps, "gaps")
     seeds = _check_list(seeds, "seeds")
@@ -396,8 +390,8 @@ def stored_point(task, kind, gap, seed, rows=None) -> dict:
 
 def mean_over_seeds(rows, task, kind) -> tuple:
     """(gaps (k,) int64, mean metric (k,) float64) of one task and kind, gaps ascending."""
-    _check_choice(task, "task", TASKS)
-    _check_choice(kind, "kind", SEQUENCE_KINDS)
+    check_choice(task, "task", TASKS)
+    check_choice(kind, "kind", SEQUENCE_KINDS)
     by_gap = {}
     for row in rows:
         if row["task"] == task and row["kind"] == kind:

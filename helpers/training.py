@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from helpers.progress import progress_bar
-from helpers.validation import check_int, check_number, check_optional_number
+from helpers.validation import check_choice, check_int, check_number, check_optional_number
 
 LOSSES = ("bce", "mse")
 OPTIMIZERS = ("sgd", "adam")
@@ -109,10 +109,8 @@ def weight_matrices(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 def _check_options(steps, lr, loss, optimizer, clip_norm, clip_value, weight_decay) -> None:
     check_int(steps, "steps", 1)
     check_number(lr, "lr", 0.0, strict=True)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    check_choice(loss, "loss", LOSSES)
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
     check_optional_number(clip_norm, "clip_norm", 0.0, strict=True)
     check_optional_number(clip_value, "clip_value", 0.0, strict=True)
     check_number(weight_decay, "weight_decay", 0.0)

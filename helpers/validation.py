@@ -47,11 +47,11 @@ def check_optional_number(value, name: str, low: float | None = None, strict: bo
         raise ValueError(f"{name} must be None or {_allowed_number(low, strict)}, got {value!r}") from None
 
 
-def check_choice(value, name: str, choices):
+def check_choice(value, name: str, choices: tuple) -> str:
     """`value` if it is one of the strings `choices`, else a ValueError listing them."""
     if isinstance(value, str) and value in choices:
         return value
-    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
 def as_float_array(value, name: str, allowed: str) -> np.ndarray:
