@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from helpers.validation import check_number
+
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
 LEAKY_SLOPE = 0.01
 
@@ -183,16 +185,6 @@ def get_activation(name) -> Activation:
     return _ACTIVATIONS[key]
 
 
-def _check_tol(tol) -> float:
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError):
-        tol = float("nan")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    return tol
-
-
 def saturated(z, activation, tol=0.1):
     """Boolean array, shape of ``z``: where |f'(z)| < tol * max_slope.
 
@@ -201,7 +193,7 @@ def saturated(z, activation, tol=0.1):
     NaN entries count as not saturated.
     """
     act = get_activation(activation)
-    tol = _check_tol(tol)
+    tol = check_number(tol, "tol", 0.0)
     return np.abs(act.df(z)) < tol * act.max_slope
 
 

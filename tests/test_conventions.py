@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.activations import saturated
 from helpers.chain import chain_bound_curve, chain_forward_backward
 from helpers.cliff import descend
 from helpers.clipping import Clipped, clip_by_global_norm, clip_by_value
@@ -135,6 +136,7 @@ def _rnn_and_batch():
                   progress=False),  # mini-batches need an explicit generator
     lambda: gradient_health(torch.nn.Linear(2, 1), np.zeros((4, 2)), np.zeros(4), lr="0.1"),
     lambda: progress_bar("10"),
+    lambda: saturated(np.zeros(3), "tanh", tol="0.1"),
     lambda: init_params(NetConfig(), 0),
 ])
 def test_a_wrong_type_is_a_value_error_that_says_what_is_allowed(call):
