@@ -111,19 +111,6 @@ class NetConfig:
         return self.weight_scale
 
 
-def _standard_draws(sizes, rng) -> list:
-    """One (fan_out, fan_in) array of N(0, 1) draws per layer, in layer order."""
-    return [rng.standard_normal((fan_out, fan_in)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
-
-
-def _scale_draws(config: "NetConfig", draws) -> list:
-    sizes = config.layer_sizes()
-    return [
-        (z * config.weight_std(fan_out, fan_in), np.zeros(fan_out))
-        for z, fan_in, fan_out in zip(draws, sizes[:-1], sizes[1:])
-    ]
-
-
 def init_params(config: NetConfig, rng) -> list:
     """Random parameters: depth + 1 pairs (W (fan_out, fan_in), b (fan_out,)).
 
@@ -133,7 +120,9 @@ def init_params(config: NetConfig, rng) -> list:
     if not isinstance(config, NetConfig):
         raise ValueError(f"config must be a NetConfig, got {type(config).__name__}")
     check_rng(rng)
-    return _scale_draws(config, _standard_draws(config.layer_sizes(), rng))
+    sizes = config.layer_sizes()
+    return [(rng.standard_normal((fan_out, fan_in)) * config.weight_std(fan_out, fan_in), np.zeros(fan_out))
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
 
 
 @dataclass
