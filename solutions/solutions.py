@@ -151,6 +151,9 @@ def my_orthogonal(n, rng):
 my_remedy = dict(batch_norm=True)
 
 # %% 08.1
+cause_setup_1 = "vanishing"
+
+# %% 08.2
 from torch import nn
 
 from helpers.exercises.nb08 import DEEP_DEPTH, mlp
@@ -160,10 +163,16 @@ def fixed_deep_network():
     """A new network: 4 inputs, at least DEEP_DEPTH hidden layers, 1 output logit."""
     return mlp(DEEP_DEPTH, nn.Tanh)  # tanh's slope at 0 is 1 instead of the sigmoid's 1/4
 
-# %% 08.2
+# %% 08.3
+cause_setup_2 = "exploding"
+
+# %% 08.4
 fixed_rnn_settings = dict(clip_norm=1.0)
 
-# %% 08.3
+# %% 08.5
+cause_setup_3 = "exploding"
+
+# %% 08.6
 from torch import nn
 
 from helpers.training import linear_layers

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, check, evaluate, exercises, results
+from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, Exercise, check, evaluate, exercises, results
+from helpers.exercises.core import RETURNED_NONE, RETURNED_NONE_SOMETIMES
 from helpers.grading import load_solutions
 
 SOLUTIONS = load_solutions(Path(__file__).resolve().parents[1] / "solutions" / "solutions.py")
@@ -49,12 +50,17 @@ WRONG_ANSWERS = {
     "07.1": ["def my_orthogonal(n, rng):\n    return rng.standard_normal((n, n)) / np.sqrt(n)",
              "def my_orthogonal(n, rng):\n    return np.eye(n)"],
     "07.2": ["my_remedy = dict(init='he')", "my_remedy = dict(weight_scale=10.0)", "my_remedy = dict(residual=True)"],
-    "08.1": ["def fixed_deep_network():\n    return mlp(2, nn.Sigmoid)",
+    "08.1": ['cause_setup_1 = "exploding"', 'cause_setup_1 = "slow"', "cause_setup_1 = 1"],
+    "08.2": ["def fixed_deep_network():\n    return mlp(2, nn.Sigmoid)",
              "def fixed_deep_network():\n    return mlp(DEEP_DEPTH, nn.ReLU)"],
-    "08.2": ["fixed_rnn_settings = dict(lr=0.01)", "fixed_rnn_settings = dict(clip_value=10.0)"],
-    "08.3": ["def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
+    "08.3": ['cause_setup_2 = "vanishing"', 'cause_setup_2 = "learning rate too small"'],
+    "08.4": ["fixed_rnn_settings = dict(lr=0.01)", "fixed_rnn_settings = dict(clip_value=10.0)",
+             "fixed_rnn_settings = dict()", "fixed_rnn_settings = dict(radius=0.9)"],
+    "08.5": ['cause_setup_3 = "vanishing"', 'cause_setup_3 = "dead units"'],
+    "08.6": ["def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
              "        nn.init.normal_(layer.weight, std=0.01)",
-             "def fix_initialisation(model):\n    return mlp(10, nn.ReLU)"],
+             "from helpers.exercises.nb08 import mlp\n\n\ndef fix_initialisation(model):\n"
+             "    return mlp(10, nn.ReLU)"],
 }
 
 
@@ -86,7 +92,7 @@ def test_plausible_mistakes_are_told_not_yet_with_a_hint(exercise_id):
         verdict = evaluate(exercise, run(setup + "\n" + source))
         assert verdict.status == WRONG, source
         assert len(verdict.message) > 20, source  # a hint, not just "wrong"
-        assert "Checking it raised" not in verdict.message or exercise_id == "08.3", verdict.message
+        assert "Checking it raised" not in verdict.message, verdict.message
 
 
 @pytest.mark.parametrize("exercise_id", list(exercises()))
@@ -114,3 +120,201 @@ def test_verdict_shows_as_text_and_html():
     bundle = check("01.3", {"guess_product_of_ten": 1e-6})._repr_mimebundle_()
     assert bundle["text/plain"] == "Exercise 01.3 (predict: ten factors of 1/4): correct."
     assert "correct" in bundle["text/html"]
+
+
+# --- targeted hints: each likely slip gets the hint written for it ---
+
+def setup_for(exercise_id: str) -> str:
+    """What a mistake runs after: the solution's imports (everything before the answer's definition)."""
+    exercise = exercises()[exercise_id]
+    source = SOLUTIONS[exercise_id]
+    imports = source.split(f"def {exercise.answer}")[0] if f"def {exercise.answer}" in source else ""
+    return "import numpy as np\nimport torch\nfrom torch import nn\nfrom helpers.activations import sigmoid\n" + imports
+
+
+# (exercise id, the student's cell, a piece of the hint it must get)
+SLIPS = [
+    ("01.1", "def my_sigmoid_prime(z):\n    return sigmoid(z)", "the sigmoid itself"),
+    ("01.2", "def my_chain_gradient(w, z):\n    return w * sigmoid_prime(z)", "Return one number"),
+    ("01.2", "def my_chain_gradient(w, z):\n    return float(np.prod(w * sigmoid(z)))", "the sigmoid's slope at z"),
+    ("02.1", "def my_tanh_prime(z):\n    return np.tanh(z)", "tanh itself"),
+    ("02.1", "def my_tanh_prime(z):\n    return 1 - z ** 2", "uses z where it needs tanh(z)"),
+    ("02.1", "def my_tanh_prime(z):\n    return 1 - np.tanh(z)", "the same at both"),
+    ("02.2", "def my_saturated_fraction(z):\n    return float(np.mean(sigmoid_prime(z) >= 0.025))",
+     "not saturated"),
+    ("02.2", "def my_saturated_fraction(z):\n    return float(np.mean(sigmoid_prime(z) < 0.1))",
+     "compared the slope with 0.1"),
+    ("03.1", "def my_backward_step(W, delta, a_prev):\n    s = 1 / (1 + np.exp(-a_prev))\n"
+             "    return (delta @ W) * s * (1 - s)", "without a second sigmoid"),
+    ("03.2", "guess_depth_20_ratio = 0.25 ** 20", "a number above 1"),
+    ("03.2", "guess_depth_20_ratio = 4", "one step back"),
+    ("03.2", "guess_depth_20_ratio = 20 * 4", "multiply"),
+    ("03.2", "guess_depth_20_ratio = 21 * 4", "multiply"),
+    ("03.2", "guess_depth_20_ratio = 1e9", "Too small"),
+    ("03.2", "guess_depth_20_ratio = 1e15", "Too large"),
+    ("03.3", "def my_he_init(fan_out, fan_in, rng):\n    return rng.standard_normal((fan_out, fan_in)) * 2 / fan_in",
+     "is a variance"),
+    ("03.3", "def my_he_init(fan_out, fan_in, rng):\n    return rng.standard_normal((fan_out, fan_in)) / fan_in",
+     "is a variance"),
+    ("03.3", "def my_he_init(fan_out, fan_in, rng):\n"
+             "    return rng.standard_normal((fan_out, fan_in)) * np.sqrt(1 / fan_in)", "half of its inputs"),
+    ("03.3", "def my_he_init(fan_out, fan_in, rng):\n"
+             "    return rng.standard_normal((fan_out, fan_in)) * np.sqrt(2 / fan_out)", "fan_in, not fan_out"),
+    ("04.1", "def my_bptt_step(W_h, dh, h):\n    return (dh * (1 - np.tanh(h) ** 2)) @ W_h", "without a second tanh"),
+    ("04.3", "def my_tanh_bound(W_h, n):\n    return np.linalg.norm(W_h) ** n", "Frobenius"),
+    ("04.3", "def my_tanh_bound(W_h, n):\n    return np.linalg.norm(W_h, ord=2)", "the same for n = 1"),
+    ("04.3", "def my_tanh_bound(W_h, n):\n    return n * np.linalg.norm(W_h, ord=2)", "do not add"),
+    ("05.2", "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
+             "    return losses[bad[0]] if bad.size else None", "not the loss at that step"),
+    ("05.2", "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
+             "    return int(bad[0]) + 1 if bad.size else None", "count from 0"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    return [np.clip(g, -threshold, threshold) for g in grads]",
+     "clipping by value"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = sum(np.linalg.norm(g) for g in grads)\n"
+             "    return [g * min(1.0, threshold / norm) for g in grads]", "not the sum of the arrays' norms"),
+    ("06.2", "def my_cell_path(forget_gates):\n    return forget_gates[:, -1]", "the last step's gate alone"),
+    ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates, axis=2)", "not over the units"),
+    ("06.2", "def my_cell_path(forget_gates):\n    return np.cumprod(forget_gates, axis=1)", "one value per step"),
+    ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates)", "one value per example and unit"),
+    ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))", "two matrices"),
+    ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((2 * n, n)))[0]",
+     "Return an (64, 64) matrix"),
+    ("07.1", "def my_orthogonal(n, rng):\n    return np.eye(n)", "Draw from the `rng`"),
+    ("07.2", "my_remedy = dict()", "first layer gets"),
+    ("08.1", 'cause_setup_1 = "exploding"', "does it grow or shrink"),
+    ("08.1", 'cause_setup_1 = "dead units"', "saturated column"),
+    ("08.1", 'cause_setup_1 = "learning rate too small"', "no one learning rate suits both"),
+    ("08.1", 'cause_setup_1 = "it does not learn"', "'vanishing', 'exploding', 'dead units'"),
+    ("08.3", 'cause_setup_2 = "vanishing"', "grows until"),
+    ("08.3", 'cause_setup_2 = "dead units"', "never off"),
+    ("08.3", 'cause_setup_2 = "learning rate too small"', "slow, not infinite"),
+    ("08.5", 'cause_setup_3 = "vanishing"', "update ratio"),
+    ("08.5", 'cause_setup_3 = "dead units"', "that is ReLU"),
+    ("08.5", 'cause_setup_3 = "learning rate too small"', "already a small one"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.1)", "Keep the learning rate at 0.3"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.3, clip_norm=1.0)", "Keep the learning rate at 0.3"),
+    ("08.4", "fixed_rnn_settings = dict()", "name a remedy"),
+    # Measured: at lr 0.3 the run turns NaN with radius 0.5, 0.9 and 1.0 alike.
+    ("08.4", "fixed_rnn_settings = dict(radius=0.9)", "a smaller recurrent matrix is not enough"),
+    ("08.4", "fixed_rnn_settings = dict(clip_value=10.0)", "which clipping keeps it"),
+    ("08.6", "def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
+             "        layer.weight.normal_(0.0, 0.1)", "torch.no_grad()"),
+]
+
+
+@pytest.mark.parametrize("exercise_id, source, hint", SLIPS)
+def test_a_likely_slip_gets_its_own_hint(exercise_id, source, hint):
+    verdict = evaluate(exercises()[exercise_id], run(setup_for(exercise_id) + "\n" + source))
+    assert verdict.status == WRONG and hint in verdict.message, (source, verdict.message)
+
+
+# Answers that follow the prompt's own reasoning, and other right forms, must pass.
+ALSO_RIGHT = [
+    ("03.2", "guess_depth_20_ratio = 4 ** 20"),  # sigma' alone over the 20 steps back: 1.1e12
+    ("03.2", "guess_depth_20_ratio = 4 ** 21"),  # counting the 21 weight layers instead of the steps
+    ("03.2", "guess_depth_20_ratio = 1e12"),  # 4^20 rounded to its power of ten
+    ("03.2", "guess_depth_20_ratio = 1e14"),  # read off the figure generously, within 10x of 1.4e13
+    ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))[0]"),  # no sign fix
+    ("07.2", "my_remedy = dict(activation='relu', init='he')"),
+    ("08.1", "cause_setup_1 = ' Vanishing'"),
+]
+
+
+@pytest.mark.parametrize("exercise_id, source", ALSO_RIGHT)
+def test_other_right_answers_pass(exercise_id, source):
+    verdict = evaluate(exercises()[exercise_id], run(setup_for(exercise_id) + "\n" + source))
+    assert verdict.status == CORRECT, (source, verdict.text)
+
+
+def test_the_depth_20_ratio_is_above_the_sigma_prime_estimate_and_the_check_is_built_on_it():
+    from helpers.exercises import nb03
+    assert nb03.SIGMA_PRIME_ESTIMATE == 4.0 ** 20  # 21 weight layers: 20 steps back from the last to the first
+    assert nb03.SIGMA_PRIME_ESTIMATE < nb03.depth_20_ratio() < 100 * nb03.SIGMA_PRIME_ESTIMATE
+
+
+def test_the_remedy_check_builds_the_xavier_network_the_prompt_describes(monkeypatch):
+    from helpers.exercises import nb07
+    from helpers.lab import numpy_train
+    built = []
+
+    def recording_train(config, *args, **kwargs):
+        built.append(config)
+        return numpy_train(config, *args, **kwargs)
+
+    monkeypatch.setattr(nb07, "numpy_train", recording_train)
+    assert evaluate(exercises()["07.2"], {"my_remedy": dict(batch_norm=True)}).status == CORRECT
+    assert [(c.activation, c.init, c.batch_norm, c.depth) for c in built] == [("sigmoid", "xavier", True, 30)]
+    assert evaluate(exercises()["07.2"], {"my_remedy": dict()}).status == WRONG  # no remedy, no pass
+    assert built[-1].init == "xavier" and not built[-1].batch_norm
+    assert evaluate(exercises()["07.2"], {"my_remedy": dict(init="normal", batch_norm=True)}).status == CORRECT
+    assert built[-1].init == "normal"  # a student who names an init gets it
+
+
+CODE_EXERCISES = [exercise_id for exercise_id, exercise in exercises().items()
+                  if f"def {exercise.answer}(" in SOLUTIONS[exercise_id]]
+
+
+def test_the_code_exercises_are_found_by_their_solutions():
+    assert CODE_EXERCISES == ["01.1", "01.2", "02.1", "02.2", "03.1", "03.3", "04.1", "04.3", "05.2", "05.3",
+                              "06.1", "06.2", "07.1", "08.2", "08.6"]
+
+
+@pytest.mark.parametrize("exercise_id", CODE_EXERCISES)
+def test_a_function_that_forgets_its_return_is_told_to_add_one(exercise_id):
+    exercise = exercises()[exercise_id]
+    # The reference solution with every `return x` turned into `result = x`: it computes, returns None.
+    source = SOLUTIONS[exercise_id].replace("return ", "result = ")
+    verdict = evaluate(exercise, run(source))
+    if exercise.returns_none == "always":  # an in-place answer has no return; the reference one is right
+        assert source == SOLUTIONS[exercise_id] and verdict.status == CORRECT, verdict.text
+    else:
+        assert source != SOLUTIONS[exercise_id]
+        assert verdict.status == WRONG and verdict.message == RETURNED_NONE, verdict.text
+
+
+@pytest.mark.parametrize("exercise_id", [i for i in CODE_EXERCISES if exercises()[i].returns_none == "never"])
+def test_a_function_that_returns_none_on_some_path_is_told_so(exercise_id):
+    exercise = exercises()[exercise_id]
+    namespace = run(f"def {exercise.answer}(*args):\n    if len(args) > 99:\n        return 1.0\n")
+    verdict = evaluate(exercise, namespace)
+    assert verdict.status == WRONG and verdict.message == RETURNED_NONE_SOMETIMES, verdict.text
+
+
+def test_a_none_that_is_a_right_result_is_judged_by_the_exercise():
+    # 05.2 returns None when every loss is finite: None is a result there, not a forgotten return.
+    namespace = run("def my_first_bad_step(losses):\n    if len(losses) > 99:\n        return 0\n")
+    verdict = evaluate(exercises()["05.2"], namespace)
+    assert verdict.status == WRONG and verdict.message != RETURNED_NONE_SOMETIMES
+    assert "Do you catch NaN, inf and -inf alike?" in verdict.message
+
+
+def test_returns_none_must_be_one_of_the_allowed_values():
+    with pytest.raises(ValueError, match="never, sometimes, always"):
+        Exercise("99.1", "x", "x", lambda answer: None, returns_none="no")
+
+
+# --- notebook 08: the causes named are the ones the runs show ---
+
+def named_cause(exercise_id: str) -> str:
+    exercise = exercises()[exercise_id]
+    return run(SOLUTIONS[exercise_id])[exercise.answer]
+
+
+@pytest.mark.parametrize("exercise_id, setup", [("08.1", 1), ("08.3", 2), ("08.5", 3)])
+def test_every_wrong_cause_has_a_hint_and_the_right_one_none(exercise_id, setup):
+    from helpers.exercises.nb08 import CAUSE_HINTS, CAUSES
+    right = named_cause(exercise_id)
+    assert right in CAUSES and right not in CAUSE_HINTS[setup]
+    assert set(CAUSE_HINTS[setup]) | {right} == set(CAUSES)
+
+
+def test_the_named_causes_are_what_the_health_reports_and_the_training_log_show():
+    from helpers.exercises.nb08 import broken_deep_network, broken_relu_network, insurance_split, train_rnn
+    from helpers.health import gradient_health
+    X, y, _, _ = insurance_split()
+    assert gradient_health(broken_deep_network(), X, y).verdict == named_cause("08.1") == "vanishing"
+    assert gradient_health(broken_relu_network(), X, y).verdict == named_cause("08.5") == "exploding"
+    log = train_rnn()
+    total = np.sqrt(np.sum(log.grad_norms ** 2, axis=1))
+    assert log.first_nonfinite_step is not None and named_cause("08.3") == "exploding"
+    assert total[np.isfinite(total)].max() > 1e15 * total[0]  # the gradient grows until it overflows

@@ -17,17 +17,28 @@ _COLORS = {NOT_ATTEMPTED: "#999999", WRONG: "#D55E00", CORRECT: "#009E73"}
 _results: dict[str, "Verdict"] = {}
 
 
+RETURNS_NONE = ("never", "sometimes", "always")
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One exercise: `answer` is the name the student's cell defines.
 
     `test(answer) -> str | None` returns None when the answer is right, else a hint
     that helps without giving the answer away. It may raise: that is a verdict too.
+    `returns_none` says when an answer that is a function may return None: "never"
+    (it computes a result), "sometimes" (None is one of its results, e.g. "no such
+    step") or "always" (it changes its argument in place).
     """
     id: str
     title: str
     answer: str
     test: Callable[[object], str | None]
+    returns_none: str = "never"
+
+    def __post_init__(self):
+        if self.returns_none not in RETURNS_NONE:
+            raise ValueError(f"returns_none must be one of {', '.join(RETURNS_NONE)}, got {self.returns_none!r}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,46 @@ def is_stub(value) -> bool:
                for ins in dis.get_instructions(code))
 
 
+def returns_no_value(fn) -> bool:
+    """True for a function none of whose `return`s gives a value: it computes, then returns None.
+
+    A `return` gives None only when it returns the constant None, or when the
+    RETURN_VALUE is reached from nowhere but the LOAD_CONST None just before it (a
+    RETURN_VALUE that is a jump target may return a value from another branch).
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    previous = None
+    for ins in dis.get_instructions(code):
+        if ins.opname == "RETURN_CONST" and ins.argval is not None:
+            return False
+        if ins.opname == "RETURN_VALUE" and (ins.is_jump_target or previous is None
+                                             or previous.opname != "LOAD_CONST" or previous.argval is not None):
+            return False
+        previous = ins
+    return True
+
+
+class ReturnedNone(Exception):
+    """Raised by `_never_none` when the student's function returns None where a result is due."""
+
+
+def _never_none(fn):
+    """`fn`, but a call that returns None raises ReturnedNone (for exercises whose answer always has a result)."""
+    def checked(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        if result is None:
+            raise ReturnedNone
+        return result
+    return checked
+
+
+RETURNED_NONE = "Your function returned None: add a `return` with its result."
+RETURNED_NONE_SOMETIMES = ("Your function returned None for one of the check's inputs: "
+                           "does every path through it end in a `return` with its result?")
+
+
 def evaluate(exercise: Exercise, namespace: dict) -> Verdict:
     """The verdict on the answer `namespace` holds for `exercise`; never raises."""
     def verdict(status, message):
@@ -84,10 +135,16 @@ def evaluate(exercise: Exercise, namespace: dict) -> Verdict:
         return verdict(NOT_ATTEMPTED, f"Run the cell that defines `{exercise.answer}` first.")
     if is_stub(value):
         return verdict(NOT_ATTEMPTED, f"Replace the `...` in `{exercise.answer}` with your answer and run the cell.")
+    if callable(value) and exercise.returns_none != "always" and returns_no_value(value):
+        return verdict(WRONG, RETURNED_NONE)  # a forgotten `return`, before it shows up as a shape or type error
+    if callable(value) and exercise.returns_none == "never":
+        value = _never_none(value)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # the student's overflow is a verdict, not a warning
             hint = exercise.test(value)
+    except ReturnedNone:
+        return verdict(WRONG, RETURNED_NONE_SOMETIMES)
     except Exception as err:  # the student's code raised: say what, keep the notebook running
         return verdict(WRONG, f"Checking it raised {type(err).__name__}: {err}")
     if hint:
@@ -161,8 +218,18 @@ def within_factor(value, truth: float, factor: float, what: str) -> str | None:
 Z_POINTS = np.concatenate([np.linspace(-12, 12, 49), [-800.0, -40.0, 40.0, 800.0]])
 
 
-def derivative_hint(fn, reference, name: str) -> str | None:
-    """Test `fn` against `reference` elementwise, at 0 first, then everywhere (incl. large |z|)."""
+def derivative_hint(fn, reference, name: str, slips: dict | None = None) -> str | None:
+    """Test `fn` against `reference` elementwise, at 0 first, then everywhere (incl. large |z|).
+
+    `slips` maps a hint to a likely wrong formula (a function of z): an answer that
+    agrees with that formula on moderate z gets its hint.
+    """
+    if slips:
+        z = np.linspace(-5, 5, 21)  # moderate z, where every slip is finite and they all differ
+        got = np.asarray(fn(z), dtype=float)
+        for hint, slip in slips.items():
+            if got.shape == z.shape and np.allclose(got, slip(z), rtol=1e-6, atol=1e-12):
+                return hint
     at_zero = float(np.asarray(fn(np.array([0.0])), dtype=float).ravel()[0])
     if not np.isclose(at_zero, float(reference(np.array([0.0]))[0]), rtol=1e-6):
         return (f"At z = 0 your {name} gives {at_zero:.4g}. Work out the slope at that one point by hand "

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from helpers.activations import saturation_fraction, tanh_prime
+from helpers.activations import saturation_fraction, sigmoid_prime, tanh_prime
 from helpers.exercises.core import Exercise, derivative_hint, number
 
 SATURATION_TOL = 0.1  # a unit is saturated where f'(z) < 10% of the largest f'
@@ -20,6 +20,11 @@ def _saturated_test(fn):
             return "Compare the slope with 10% of its largest value, not |z| with a fixed number."
         if np.isclose(got, float(np.mean(tanh_prime(z) < SATURATION_TOL))) and not np.isclose(got, expected):
             return "That is the tanh's slope; this exercise is about the sigmoid."
+        if np.isclose(got, 1 - expected) and not np.isclose(got, expected):
+            return "That is the share of units that are not saturated: the slope should be below the threshold."
+        if np.isclose(got, float(np.mean(sigmoid_prime(z) < SATURATION_TOL))) and not np.isclose(got, expected):
+            return ("You compared the slope with 0.1 itself; the threshold is 10% of the sigmoid's largest "
+                    "slope, which is not 1.")
         if not np.isclose(got, expected, atol=1e-9):
             return ("Not the share of entries whose slope is below 10% of the sigmoid's largest slope. "
                     "What is that largest slope?")
@@ -44,9 +49,18 @@ def _percent_test(guess):
     return None
 
 
+TANH_SLIPS = {
+    "That is tanh itself, the curve; the exercise asks for its slope at every z.": np.tanh,
+    ("Your formula uses z where it needs tanh(z): it is right at 0 but goes below 0 for |z| > 1, "
+     "and no slope of tanh, a rising curve, does that."): lambda z: 1 - z ** 2,
+    ("Compare your slope at z = 1 and at z = -1: tanh(-z) = -tanh(z), so its slope is the same at both, "
+     "and yours is not."): lambda z: 1 - np.tanh(z),
+}
+
+
 EXERCISES = [
     Exercise("02.1", "the tanh's derivative", "my_tanh_prime",
-             lambda fn: derivative_hint(fn, tanh_prime, "derivative")),
+             lambda fn: derivative_hint(fn, tanh_prime, "derivative", TANH_SLIPS)),
     Exercise("02.2", "the share of saturated units", "my_saturated_fraction", _saturated_test),
     Exercise("02.3", "predict: saturation at weight scale 10", "guess_saturated_percent", _percent_test),
 ]

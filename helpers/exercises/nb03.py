@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from helpers.data import insurance_batch
-from helpers.exercises.core import Exercise, number, same_array, within_factor
+from helpers.exercises.core import Exercise, number, same_array
 from helpers.network import NetConfig, init_params, numpy_layer_gradients
 
 
@@ -22,6 +22,10 @@ def _backward_test(fn):
         return "That is the gradient with respect to a_prev; one more factor takes it through the sigmoid."
     if np.allclose(np.asarray(got, dtype=float), (delta.numpy() @ W.numpy().T) * a * (1 - a)):
         return "Check which way W maps: z = a_prev @ W.T, so the gradient goes back through W the other way."
+    s = 1 / (1 + np.exp(-a))
+    if np.allclose(np.asarray(got, dtype=float), (delta.numpy() @ W.numpy()) * s * (1 - s)):
+        return ("a_prev is already the sigmoid's output sigma(z_prev): write the slope with a_prev itself, "
+                "without a second sigmoid.")
     return same_array(got, expected.numpy(), rtol=1e-8)
 
 
@@ -33,10 +37,33 @@ def depth_20_ratio() -> float:
     return float(grads.weight_norms[-1] / grads.weight_norms[0])
 
 
+# Depth 20 means 20 hidden layers, so 21 weight layers: the first is 20 steps back from the last.
+STEPS_BACK = 20
+SIGMA_PRIME_ESTIMATE = 4.0 ** STEPS_BACK  # sigma' <= 1/4 alone: a factor of at least 4 per step back
+# The notebook's route gives 4^20 = 1.1e12, and the weights and the spread of z only add to it:
+# that estimate, or a round number a little below it (1e12), must pass; 21 factors (4^21) are inside.
+ESTIMATE_SLACK = 2.0
+TOO_LARGE_FACTOR = 10.0  # reading the figure at depth 20 lands well inside this
+
+
 def _ratio_test(guess):
-    if 0 < number(guess, "Your guess") < 1:
-        return "Give how many times smaller it is: a number above 1."
-    return within_factor(guess, depth_20_ratio(), 10.0, "Your guess")
+    value = number(guess, "Your guess")
+    if not value > 0:
+        return "Give how many times smaller it is: a positive number above 1."
+    if value < 1:
+        return ("A number below 1 is the share of the last layer's gradient that the first layer gets; "
+                "give how many times smaller it is, a number above 1.")
+    if 3 <= value <= 5:
+        return f"That is the cost of one step back; the first weight layer is {STEPS_BACK} steps back from the last."
+    if any(abs(value - 4 * steps) <= 4 for steps in (STEPS_BACK, STEPS_BACK + 1)):
+        return "The factors of the steps back multiply along the chain; they do not add up."
+    if value < SIGMA_PRIME_ESTIMATE / ESTIMATE_SLACK:
+        return ("Too small: count the steps back from the last weight layer to the first; each costs a factor "
+                "of at least about 4.")
+    if value > TOO_LARGE_FACTOR * depth_20_ratio():
+        return (f"Too large by more than a factor of {TOO_LARGE_FACTOR:g}: the weights and the spread of z "
+                "add only a little to the factor of about 4 per step back.")
+    return None
 
 
 def _he_test(fn):
@@ -50,7 +77,16 @@ def _he_test(fn):
         return "Draw the numbers from the `rng` you are given, so the same seed gives the same weights."
     if abs(W.mean()) > 0.01:
         return "The weights should be centred on 0."
-    ratio = W.std() / np.sqrt(2.0 / fan_in)
+    # 120,000 draws: the sample std is within 0.5% of the true one, and every slip below is over 10% off.
+    std = W.std()
+    ratio = std / np.sqrt(2.0 / fan_in)
+    if abs(std / (2.0 / fan_in) - 1) < 0.03 or abs(std / (1.0 / fan_in) - 1) < 0.03:
+        return "Your spread is a variance: the standard deviation is the square root of the variance."
+    if abs(std / np.sqrt(1.0 / fan_in) - 1) < 0.03:
+        return ("That spread keeps the signal's size when every input gets through; ReLU sets half of its "
+                "inputs to zero.")
+    if abs(std / np.sqrt(2.0 / fan_out) - 1) < 0.03:
+        return "Scale by the number of inputs each unit adds up, fan_in, not fan_out."
     if abs(ratio - 1) > 0.03:
         return (f"The spread is {ratio:.2f} times what keeps a ReLU layer's signal the same size. "
                 "ReLU sets half of its inputs to zero.")

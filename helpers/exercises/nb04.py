@@ -21,6 +21,8 @@ def _bptt_test(fn):
         return "The tanh is missing: the gradient passes through the activation before it reaches W_h."
     if got.shape == expected.shape and np.allclose(got, (dh_np * (1 - h_np ** 2)) @ W_np.T):
         return "Check which way W_h maps: h_t uses h_{t-1} @ W_h.T."
+    if got.shape == expected.shape and np.allclose(got, (dh_np * (1 - np.tanh(h_np) ** 2)) @ W_np):
+        return "h is already the tanh's output: write the slope with h itself, without a second tanh."
     return same_array(got, expected.numpy(), rtol=1e-8)
 
 
@@ -40,11 +42,19 @@ def _bound_test(fn):
     W = np.triu(rng.normal(0, 0.6, (6, 6)), 0) + np.diag(np.full(6, 0.3))  # not symmetric: |eig| < singular value
     singular = np.linalg.svd(W, compute_uv=False).max()
     radius = np.abs(np.linalg.eigvals(W)).max()
+    frobenius = np.linalg.norm(W)
     for n in (1, 5, 20):
         got = number(fn(W, n), "The bound")
         if np.isclose(got, radius ** n, rtol=1e-6):
             return ("Eigenvalues are not enough when W_h is not symmetric: the bound needs the most any "
                     "vector can be stretched.")
+        if np.isclose(got, frobenius ** n, rtol=1e-6):
+            return ("np.linalg.norm of a matrix is the Frobenius norm, the root of the sum of all squared entries; "
+                    "the bound needs the most W_h stretches any one vector.")
+        if n > 1 and np.isclose(got, singular, rtol=1e-6):
+            return f"Your bound is the same for n = 1 and n = {n}: every step back multiplies by W_h once more."
+        if n > 1 and np.isclose(got, n * singular, rtol=1e-6):
+            return "The n steps multiply their factors, one after the other; they do not add them up."
         if not np.isclose(got, singular ** n, rtol=1e-6):
             return f"For n = {n} steps your bound is {got:.3g}, not the bound the notebook states."
     return None

@@ -14,8 +14,15 @@ def _clip_test(fn):
         if not isinstance(got, (list, tuple)) or len(got) != len(grads):
             return "Return a list with one array per gradient, in the same order."
         per_array = [g * min(1.0, threshold / np.linalg.norm(g)) for g in grads]
-        if threshold < global_norm(grads) and all(np.allclose(a, b) for a, b in zip(got, per_array)):
+        if threshold < global_norm(grads) and _all_close(got, per_array):
             return "You clipped each array on its own; the threshold is for all of them together."
+        if threshold < global_norm(grads) and _all_close(got, [np.clip(g, -threshold, threshold) for g in grads]):
+            return ("You cut every entry to [-threshold, threshold]: that is clipping by value, which turns the "
+                    "direction. Clipping by the norm scales all the arrays by one factor.")
+        summed = sum(np.linalg.norm(g) for g in grads)
+        if threshold < global_norm(grads) and _all_close(got, [g * threshold / summed for g in grads]):
+            return ("The global norm is the norm of all the entries together, not the sum of the arrays' "
+                    "norms: the norm of the arrays' norms.")
         for g_got, g_want in zip(got, clip_by_global_norm(grads, threshold).grads):
             hint = same_array(g_got, g_want, rtol=1e-8, what="A clipped gradient")
             if hint and threshold > global_norm(grads):
@@ -27,11 +34,31 @@ def _clip_test(fn):
     return None
 
 
+def _all_close(got, wanted) -> bool:
+    """True if the arrays `got` have the shapes and values of the arrays `wanted`."""
+    got = [np.asarray(a, dtype=float) for a in got]
+    return all(a.shape == b.shape and np.allclose(a, b) for a, b in zip(got, wanted))
+
+
+def _as_step(got) -> float | None:
+    """`got` as a float, or None when it is not a single number."""
+    try:
+        return float(got)
+    except (TypeError, ValueError):
+        return None
+
+
 def _first_bad_test(fn):
     cases = [([0.7, 0.6, np.nan, np.inf], 2), ([0.7, 0.5, 0.4], None), ([np.inf, 1.0], 0),
              ([1.0, 2.0, -np.inf], 2)]
-    for losses, expected in cases:
-        got = fn(np.array(losses))
+    answers = [fn(np.array(losses)) for losses, _ in cases]
+    # (the answer as a number, the right step) for the cases that have a bad step
+    steps = [(_as_step(got), expected) for got, (_, expected) in zip(answers, cases) if expected is not None]
+    if all(step is not None and not np.isfinite(step) for step, _ in steps):
+        return "Return the index of the first step that is not finite, not the loss at that step."
+    if all(step == expected + 1 for step, expected in steps):
+        return "Steps count from 0, as array indices do: the first loss is step 0."
+    for (losses, expected), got in zip(cases, answers):
         if expected is None and got is not None:
             return f"For losses that are all finite, return None (you returned {got!r})."
         if expected is not None and (got is None or number(got, "The step") != expected):
@@ -42,6 +69,7 @@ def _first_bad_test(fn):
 EXERCISES = [
     Exercise("05.1", "predict: a scaled rotation applied 50 times", "guess_growth_after_50",
              lambda guess: within_factor(guess, 1.5 ** 50, 10.0, "Your guess")),
-    Exercise("05.2", "the first step that is not finite", "my_first_bad_step", _first_bad_test),
+    Exercise("05.2", "the first step that is not finite", "my_first_bad_step", _first_bad_test,
+             returns_none="sometimes"),
     Exercise("05.3", "clipping by the global norm", "my_clip_by_norm", _clip_test),
 ]

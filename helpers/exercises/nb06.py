@@ -36,8 +36,16 @@ def _cell_test(fn):
         return "You added the gates. How does the cell state carry from one step to the next?"
     if got.shape == (2, 3) and np.allclose(got, f.mean(axis=1)):
         return "That is the average gate; the gradient goes through every step one after another."
+    if got.shape == (2, 3) and np.allclose(got, f[:, -1]):
+        return "That is the last step's gate alone; the gradient from c_T to c_0 passes through every step."
     if got.shape == (30, 3):
         return "The steps are the second axis, (B, T, H): take the product over time, not over the batch."
+    if got.shape == (2, 30):
+        return "The steps are the second axis, (B, T, H): take the product over time, not over the units."
+    if got.shape == f.shape:
+        return "That is one value per step; return the product over all T steps, one value per example and unit."
+    if got.shape == ():
+        return "Return one value per example and unit, (B, H): multiply over the steps only."
     return same_array(got, np.prod(f, axis=1), rtol=1e-8)
 
 

@@ -7,12 +7,15 @@ from helpers.lab import DEFAULT_BATCH, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig
 
 REMEDY_DEPTH = 30
+BROKEN = {"activation": "sigmoid", "init": "xavier"}  # the network the prompt describes, before any remedy
 REMEDY_KEYS = ("activation", "init", "weight_scale", "batch_norm", "residual")
 
 
 def _orthogonal_test(fn):
     n = 64
     Q = np.asarray(fn(n, np.random.default_rng(0)), dtype=float)
+    if Q.shape == (2, n, n):
+        return "You returned two matrices; np.linalg.qr gives the pair (Q, R): which one is orthogonal?"
     if Q.shape != (n, n):
         return f"Return an ({n}, {n}) matrix."
     other = np.asarray(fn(n, np.random.default_rng(1)), dtype=float)
@@ -28,7 +31,7 @@ def _orthogonal_test(fn):
 def _remedy_test(remedy):
     if not isinstance(remedy, dict) or not set(remedy) <= set(REMEDY_KEYS):
         return f"Give a dict whose keys are some of: {', '.join(REMEDY_KEYS)}."
-    config = NetConfig(depth=REMEDY_DEPTH, width=DEFAULT_WIDTH, **{"activation": "sigmoid", **remedy})
+    config = NetConfig(depth=REMEDY_DEPTH, width=DEFAULT_WIDTH, **{**BROKEN, **remedy})
     run = numpy_train(config, *insurance_batch(DEFAULT_BATCH), rng=np.random.default_rng(0))
     first, last = run.grad_norms[0][0], run.grad_norms[0][-1]
     if not np.isfinite(run.grad_norms[0]).all() or not 0.1 <= first / last <= 10:

@@ -1,8 +1,10 @@
 """The capstone (notebook 08): three broken training setups, and checks that a fix really works.
 
-Each check trains what the student built, the same way the notebook trains the
-broken version, and asks for three things: a healthy gradient report at the start,
-no inf/NaN, and a loss that really falls (and, for classifiers, held-out accuracy).
+For each setup the student first names the cause, one of CAUSES, then repairs it.
+Each repair check trains what the student built, the same way the notebook trains
+the broken version, and asks for three things: a healthy gradient report at the
+start, no inf/NaN, and a loss that really falls (and, for classifiers, held-out
+accuracy).
 """
 import math
 
@@ -12,7 +14,7 @@ from torch import nn
 
 from helpers.data import DEFAULT_ROWS, insurance_batch
 from helpers.exercises.core import Exercise
-from helpers.health import gradient_health
+from helpers.health import DEFAULT_LR, gradient_health
 from helpers.rnn import RNNRegressor
 from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task
 from helpers.training import TrainLog, binary_accuracy, linear_layers, train
@@ -22,7 +24,9 @@ N_TRAIN = 800  # of the 1000 people; the rest measure accuracy
 # Mini-batches in the order of torch.Generator().manual_seed(0), made afresh for every run.
 CLASSIFIER_SETTINGS = dict(steps=300, lr=0.5, loss="bce", batch_size=100, progress=False)
 RNN_SETTINGS = dict(steps=300, lr=0.3, loss="mse", batch_size=100, progress=False)
-RNN_KEYS = ("radius", "lr", "clip_norm", "clip_value")
+# The repair keeps the broken run's learning rate: the question is what bounds the step at lr 0.3.
+RNN_KEYS = ("radius", "clip_norm", "clip_value")
+CLIP_KEYS = ("clip_norm", "clip_value")
 MIN_ACCURACY = 0.7
 
 
@@ -103,23 +107,38 @@ def _deep_test(build):
 
 
 def _rnn_test(settings):
+    if isinstance(settings, dict) and "lr" in settings:
+        return (f"Keep the learning rate at {RNN_SETTINGS['lr']:g} and leave `lr` out: the point is a remedy that "
+                "bounds the step without giving up the learning rate.")
     if not isinstance(settings, dict) or not set(settings) <= set(RNN_KEYS):
         return f"Give a dict whose keys are some of: {', '.join(RNN_KEYS)}."
-    if settings.get("lr", RNN_SETTINGS["lr"]) < 0.1:
-        return "Keep the learning rate at 0.1 or above: a tiny step hides the problem instead of fixing it."
+    if not settings:
+        return "An empty dict trains the broken setup as it is: name a remedy."
     log = train_rnn(**settings)
+    if log.first_nonfinite_step is not None and not set(settings) & set(CLIP_KEYS) and "radius" in settings:
+        return (f"Still inf/NaN, first at step {log.first_nonfinite_step}: a smaller recurrent matrix is not "
+                f"enough at learning rate {RNN_SETTINGS['lr']:g}. What bounds the size of each step?")
     if log.first_nonfinite_step is not None:
         return f"Still inf/NaN, first at step {log.first_nonfinite_step}."
     final = float(np.mean(log.loss[-20:]))
     if not final < 0.8 * ADDING_BASELINE_MSE:
-        return f"No NaN any more, but the final loss {final:.3f} is not clearly below the baseline."
+        hint = f"No NaN any more, but the final loss {final:.3f} is not clearly below the baseline."
+        if "clip_value" in settings:
+            hint += " Cutting each entry on its own turns the gradient's direction: which clipping keeps it?"
+        return hint
     return None
 
 
 def _init_test(fix):
     model = broken_relu_network()
     shapes = [tuple(p.shape) for p in model.parameters()]
-    result = fix(model)
+    try:
+        result = fix(model)
+    except RuntimeError as err:
+        if "leaf Variable" not in str(err):
+            raise
+        return ("torch refuses to change a weight in place while it records gradients: do it inside "
+                "`with torch.no_grad():`, or with torch.nn.init's functions, which do that for you.")
     if result is not None and result is not model:
         return "Change the weights of the model you are given, in place; do not build a new one."
     if [tuple(p.shape) for p in model.parameters()] != shapes:
@@ -127,8 +146,45 @@ def _init_test(fix):
     return classifier_hint(model)
 
 
+# The causes a student can name; exactly one is right for each setup.
+CAUSES = ("vanishing", "exploding", "dead units", "learning rate too small")
+# For each setup, a hint for every wrong cause: it points at the evidence the notebook shows.
+CAUSE_HINTS = {
+    1: {"exploding": "Read the report's grad norm column from the last layer up to the first: does it grow or shrink?",
+        "dead units": ("The report's saturated column gives the share of units that pass (almost) nothing "
+                       "back: read it, then read how the grad norm changes from layer to layer."),
+        "learning rate too small": ("Compare the first layer's grad norm with the last layer's: no one learning "
+                                    "rate suits both when they are that far apart."),
+        },
+    2: {"vanishing": "The training log says the gradient norm grows until the numbers stop being finite.",
+        "dead units": "A tanh unit is never off, and the run ends in inf/NaN: what grows?",
+        "learning rate too small": ("The run ends in inf/NaN: a step that is too small makes training slow, "
+                                    "not infinite."),
+        },
+    3: {"vanishing": ("Read the report's grad norm and update ratio columns: is the first layer's gradient "
+                      "small, and how far would one small step move each layer?"),
+        "dead units": ("About half of a ReLU layer's units are off for any one input, with any initialisation: "
+                       "that is ReLU. Look at the update ratio column instead."),
+        "learning rate too small": (f"The update ratio column says how far one step with lr {DEFAULT_LR:g}, "
+                                    "already a small one, would move each layer, as a share of its size."),
+        },
+}
+
+
+def _cause_test(setup: int):
+    """The test of "name the cause of setup `setup`": the answer is one of CAUSES."""
+    def test(answer):
+        if not isinstance(answer, str) or answer.strip().lower() not in CAUSES:
+            return f"Give one of these strings: {', '.join(repr(cause) for cause in CAUSES)}."
+        return CAUSE_HINTS[setup].get(answer.strip().lower())
+    return test
+
+
 EXERCISES = [
-    Exercise("08.1", "repair the deep sigmoid network", "fixed_deep_network", _deep_test),
-    Exercise("08.2", "repair the exploding RNN", "fixed_rnn_settings", _rnn_test),
-    Exercise("08.3", "repair the initialisation", "fix_initialisation", _init_test),
+    Exercise("08.1", "name the cause of setup 1", "cause_setup_1", _cause_test(1)),
+    Exercise("08.2", "repair the deep sigmoid network", "fixed_deep_network", _deep_test),
+    Exercise("08.3", "name the cause of setup 2", "cause_setup_2", _cause_test(2)),
+    Exercise("08.4", "repair the exploding RNN", "fixed_rnn_settings", _rnn_test),
+    Exercise("08.5", "name the cause of setup 3", "cause_setup_3", _cause_test(3)),
+    Exercise("08.6", "repair the initialisation", "fix_initialisation", _init_test, returns_none="always"),
 ]
