@@ -60,7 +60,12 @@ def _sigmoid_with_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.reciprocal(d)
         value = np.where(z >= 0, r, e * r)
         np.square(d, out=d)
-        return value, np.divide(e, d, out=e)
+        np.divide(e, d, out=e)
+        # Near z = 0 the three roundings of e / (1 + e)^2 can land an ulp above the
+        # true maximum 1/4 (0.25000000000000006 at z = 1e-9). The true value is never
+        # above 1/4, so clipping there only moves a result closer to it, and keeps
+        # the bound max_slope = 1/4 exact. np.minimum keeps NaN.
+        return value, np.minimum(e, 0.25, out=e)
 
 
 @_elementwise
@@ -91,7 +96,10 @@ def tanh_prime(z):
         d = e + 1.0
         np.square(d, out=d)
         np.divide(e, d, out=e)
-        return np.multiply(e, 4.0, out=e)
+        np.multiply(e, 4.0, out=e)
+        # As for sigmoid': rounding can give 1.0000000000000002 near z = 0, and
+        # clipping at the true maximum 1 is exact there and changes nothing elsewhere.
+        return np.minimum(e, 1.0, out=e)
 
 
 @_elementwise
@@ -185,21 +193,56 @@ def get_activation(name) -> Activation:
     return _ACTIVATIONS[key]
 
 
-def saturated(z, activation, tol=0.1):
-    """Boolean array, shape of ``z``: where |f'(z)| < tol * max_slope.
+# Activations that flatten out far from 0: only these can saturate. relu, leaky_relu
+# and linear are straight lines on each side of 0, so their slope never fades.
+SATURATING = ("sigmoid", "tanh")
+# Activations with a piece of slope exactly 0: only relu (leaky_relu keeps a slope
+# of LEAKY_SLOPE there, so a leaky unit is never inactive).
+CAN_BE_INACTIVE = ("relu",)
 
-    A saturated unit passes back less than ``tol`` of the largest gradient it
-    could pass; for relu this is the 'dead' side z <= 0, for linear never.
-    NaN entries count as not saturated.
+
+def saturated(z, activation, tol=0.1):
+    """Boolean array, shape of ``z``: where a sigmoid or tanh unit is saturated.
+
+    Saturated: |f'(z)| < tol * max_slope on an activation that flattens out
+    (SATURATING): its input landed on a flat tail, so it passes back less than
+    ``tol`` of the most it could. Far in the tails the slope may round to 0 in
+    float64; such a unit is still saturated, not inactive. relu, leaky_relu and linear are never
+    saturated (see ``inactive`` for relu's flat side). NaN counts as not saturated.
     """
     act = get_activation(activation)
     tol = check_number(tol, "tol", 0.0)
-    return np.abs(act.df(z)) < tol * act.max_slope
+    slope = np.abs(act.df(z))
+    if act.name not in SATURATING:
+        return np.zeros_like(slope, dtype=bool)[()]  # [()]: a scalar stays a scalar
+    return slope < tol * act.max_slope
+
+
+def inactive(z, activation):
+    """Boolean array, shape of ``z``: where a relu unit is inactive ('dead'), z <= 0.
+
+    Inactive: the slope is exactly 0 by design, so the unit passes back exactly
+    nothing. Only relu has such a side (CAN_BE_INACTIVE); a saturated sigmoid is
+    not inactive even where its slope underflows to 0. NaN counts as not inactive.
+    """
+    act = get_activation(activation)
+    slope = act.df(z)
+    if act.name not in CAN_BE_INACTIVE:
+        return np.zeros_like(slope, dtype=bool)[()]
+    return slope == 0
 
 
 def saturation_fraction(z, activation, tol=0.1) -> float:
-    """Fraction (0..1) of the entries of ``z`` where the unit is saturated."""
+    """Fraction (0..1) of the entries of ``z`` where the unit is saturated (``saturated``)."""
     mask = saturated(z, activation, tol)
+    if np.size(mask) == 0:
+        raise ValueError("z must contain at least one pre-activation, got an empty array")
+    return float(np.mean(mask))
+
+
+def inactive_fraction(z, activation) -> float:
+    """Fraction (0..1) of the entries of ``z`` where the unit is inactive (``inactive``)."""
+    mask = inactive(z, activation)
     if np.size(mask) == 0:
         raise ValueError("z must contain at least one pre-activation, got an empty array")
     return float(np.mean(mask))

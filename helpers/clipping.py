@@ -20,7 +20,7 @@ error_if_nonfinite=False, torch's default) in what they do to inf and NaN:
 
 One deliberate difference: torch sums squares, so in float64 entries beyond
 about 1e154 overflow its norm to inf and the whole gradient is zeroed. Here the
-norm is computed without overflow (as in helpers.gradcheck), so such a finite
+norm is computed without overflow (helpers.gradcheck.norm), so such a finite
 gradient is clipped to length `threshold` in its own direction, as the algorithm
 says. torch also adds 1e-6 to the norm before dividing; `eps=1e-6` does the same
 (to rounding), the default eps=0 gives exactly the threshold.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpers.gradcheck import _norm, _to_numpy
+from helpers.gradcheck import _to_numpy, norm
 from helpers.validation import check_number
 
 
@@ -60,12 +60,11 @@ def _as_arrays(grads) -> list:
 def global_norm(grads) -> float:
     """||g||_2 of all gradients as one vector (the norm of the per-array norms).
 
-    inf if some entry is inf (and none NaN), NaN if some entry is NaN; never
-    overflows for finite entries. 0.0 for an empty list.
+    inf if some entry is inf (and none NaN), NaN if some entry is NaN; finite for
+    finite entries (unless the norm itself is beyond float64's 1.8e308). 0.0 for an
+    empty list.
     """
-    arrays = _as_arrays(grads)
-    with np.errstate(all="ignore"):
-        return _norm(np.array([_norm(g) for g in arrays]))
+    return norm([norm(g) for g in _as_arrays(grads)])
 
 
 def clip_by_global_norm(grads, threshold, eps=0.0) -> Clipped:
@@ -78,15 +77,15 @@ def clip_by_global_norm(grads, threshold, eps=0.0) -> Clipped:
     threshold = check_number(threshold, "threshold", 0.0, strict=True)
     eps = check_number(eps, "eps", 0.0)
     arrays = _as_arrays(grads)
-    norm = global_norm(arrays)
-    # This is min(threshold / (norm + eps), 1) as in torch, without dividing by a
+    total = global_norm(arrays)
+    # This is min(threshold / (total + eps), 1) as in torch, without dividing by a
     # zero norm; and min() would pick 1 over NaN, where torch.clamp keeps NaN.
-    if math.isnan(norm):
+    if math.isnan(total):
         scale = math.nan
     else:
-        scale = 1.0 if norm + eps <= threshold else threshold / (norm + eps)
+        scale = 1.0 if total + eps <= threshold else threshold / (total + eps)
     with np.errstate(all="ignore"):  # 0 * inf -> NaN, as in torch, silently
-        return Clipped(grads=[g * scale for g in arrays], norm_before=norm)
+        return Clipped(grads=[g * scale for g in arrays], norm_before=total)
 
 
 def clip_by_value(grads, limit) -> Clipped:

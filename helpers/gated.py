@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from helpers.activations import sigmoid
-from helpers.network import _frobenius_norms
+from helpers.gradcheck import norm
 from helpers.rnn import _check_loss, init_rnn, output_loss, rnn_bptt, rnn_forward
 from helpers.validation import as_float_array, check_choice, check_int, check_number, check_rng
 
@@ -309,11 +309,6 @@ def gru_forward(params, xs, h0=None) -> GRUCache:
     return GRUCache(hs=hs.swapaxes(0, 1), gates=gates.swapaxes(0, 1), hn=hn.swapaxes(0, 1), xs=xs)
 
 
-def _frobenius_over_time(a: np.ndarray) -> np.ndarray:
-    """(T+1,) Frobenius norms of a[:, t] (B, H) for each t, silent about overflow and underflow."""
-    return _frobenius_norms(list(a.swapaxes(0, 1)))
-
-
 @dataclass(eq=False)
 class LSTMGrads:
     """Gradients of a loss on h_T through the LSTM.
@@ -331,11 +326,11 @@ class LSTMGrads:
 
     def norms(self) -> np.ndarray:
         """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T."""
-        return _frobenius_over_time(self.dh)
+        return norm(self.dh, axis=(0, 2))
 
     def cell_norms(self) -> np.ndarray:
         """(T+1,) Frobenius norms of dL/dc_t over the batch, t = 0..T."""
-        return _frobenius_over_time(self.dc)
+        return norm(self.dc, axis=(0, 2))
 
 
 @dataclass(eq=False)
@@ -353,7 +348,7 @@ class GRUGrads:
 
     def norms(self) -> np.ndarray:
         """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T."""
-        return _frobenius_over_time(self.dh)
+        return norm(self.dh, axis=(0, 2))
 
 
 def _check_cache(cache, cls, params):

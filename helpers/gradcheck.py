@@ -1,4 +1,4 @@
-"""Tools to check a gradient: a relative error and central differences."""
+"""Tools to check a gradient: a norm that cannot overflow, a relative error and central differences."""
 import math
 
 import numpy as np
@@ -8,19 +8,85 @@ from helpers.validation import check_number
 
 def _to_numpy(a) -> np.ndarray:
     # torch tensors (possibly requiring grad) expose detach(); anything else
-    # numpy can read (scalars, lists, arrays) goes straight through.
+    # numpy can read (scalars, lists, arrays) goes straight through. Tensors become
+    # float64 on torch's side: numpy cannot read bfloat16, and float64 comes next anyway.
     if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
+        a = a.detach().cpu().double().numpy()
     return np.asarray(a, dtype=np.float64)
 
 
-def _norm(a: np.ndarray) -> float:
-    # Dividing by the largest entry first keeps ||a|| finite (and non-zero)
-    # when the squares of the entries would overflow (or underflow).
-    scale = np.max(np.abs(a), initial=0.0)
-    if scale == 0 or not np.isfinite(scale):
-        return float(scale)  # 0, inf or nan: already the right answer
-    return float(scale * np.linalg.norm(a / scale))
+# A sum of squares at or above this lost nothing that matters to gradual underflow
+# (each square below 2.2e-308 is off by at most 5e-324); one below it, or one that
+# overflowed, is done again with the entries rescaled.
+_SUMSQ_FLOOR = 1e-280
+
+
+def _check_axis(axis, ndim: int):
+    """axis (None, an int or a tuple of ints) as None or a tuple of distinct axes 0..ndim-1."""
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and -ndim <= i < ndim for i in axes):
+        axes = tuple(int(i) % ndim for i in axes)
+        if len(set(axes)) == len(axes):
+            return axes
+    raise ValueError(f"axis must be None, an integer or a tuple of distinct integers from {-ndim} to {ndim - 1} "
+                     f"(the array has {ndim} dimensions), got {axis!r}")
+
+
+def _rescaled_norm(a: np.ndarray, axis, biggest: np.ndarray) -> np.ndarray:
+    """The norm over axis with the entries divided by a power of two near the largest one.
+
+    biggest: max |a| over axis, keepdims. A power of two divides and multiplies back
+    exactly, so this is the plain sum of squares, just with no square out of range.
+    """
+    ok = (biggest > 0) & np.isfinite(biggest)
+    scale = np.ldexp(1.0, np.frexp(biggest)[1] - 1)  # biggest / scale in [1, 2)
+    scale = np.where(ok, scale, 1.0)
+    scaled = np.sqrt(np.sum(np.square(a / scale), axis=axis, keepdims=True)) * scale
+    # All zeros, an inf or a NaN: the largest |entry| is already the norm (0, inf, NaN).
+    return np.where(ok, scaled, biggest)
+
+
+def _norm_of_all(a: np.ndarray) -> float:
+    """norm(a) over every entry of a float64 array; call inside np.errstate(all="ignore").
+
+    Apart from norm so that a loop over many arrays (helpers.network's per-layer
+    norms, redone on every slider move) pays for the argument checks and the
+    errstate once, not once per array.
+    """
+    # One dot product, numpy's cheapest sum of squares, is right unless it left the range.
+    flat = a.ravel()
+    sumsq = float(np.dot(flat, flat))
+    if _SUMSQ_FLOOR <= sumsq < math.inf:
+        return math.sqrt(sumsq)
+    biggest = np.max(np.abs(a), initial=0.0, keepdims=True)
+    return float(_rescaled_norm(a, None, biggest).reshape(()))
+
+
+def norm(a, axis=None):
+    """Euclidean (Frobenius) norm of ``a`` (...) over ``axis``, free of overflow and underflow.
+
+    a: array, torch tensor or number of any shape, read as float64. axis: None (every
+    entry; returns a float), or an int or tuple of ints (returns an array with those
+    axes removed), as in np.linalg.norm(a.ravel()) or np.sqrt(np.sum(a**2, axis)).
+    The result is 0 when every entry is 0 (or there are none), NaN when an entry is
+    NaN, inf when an entry is inf (or the norm itself is beyond float64's 1.8e308),
+    and otherwise the norm to rounding, even where squaring the entries would
+    overflow (|a| above 1e154) or underflow (below 1e-154).
+    """
+    a = _to_numpy(a)
+    axes = _check_axis(axis, a.ndim)
+    with np.errstate(all="ignore"):
+        if axes is None:
+            return _norm_of_all(a)
+        sumsq = np.sum(np.square(a), axis=axes)
+        out = np.sqrt(sumsq)
+        redo = ~((sumsq >= _SUMSQ_FLOOR) & (sumsq < math.inf))  # overflowed, underflowed or NaN
+        if redo.any():
+            biggest = np.max(np.abs(a), axis=axes, initial=0.0, keepdims=True)
+            out = np.where(redo, _rescaled_norm(a, axes, biggest).reshape(out.shape), out)
+        return out
 
 
 def rel_error(a, b, eps=1e-12) -> float:
@@ -37,7 +103,7 @@ def rel_error(a, b, eps=1e-12) -> float:
     with np.errstate(all="ignore"):
         if np.isnan(a).any() or np.isnan(b).any():
             return math.nan
-        return _norm(a - b) / max(_norm(a) + _norm(b), eps_value)
+        return norm(a - b) / max(norm(a) + norm(b), eps_value)
 
 
 def numerical_gradient(f, x, h=1e-6) -> np.ndarray:

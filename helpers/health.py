@@ -2,24 +2,37 @@
 
 One forward and backward pass on (X, y), then a row per parameterised layer
 (every module with a 'weight' parameter, or weight_* ones like nn.RNN's
-weight_ih_l0, in registration order):
+weight_ih_l0, in registration order). In an nn.Sequential the weight-matrix
+layers are numbered 1..L in the order the forward pass runs them, as every
+figure of the course numbers layers (a row without a matrix, e.g. an affine
+batch norm, is 'after k', k the matrix layer before it); in any other model a
+row is named after its module ('rnn', 'readout'). LayerHealth.module keeps the
+module's name either way.
 
 - grad norm:      ||dL/dW|| over the layer's weight parameters;
 - weight norm:    ||W||;
 - update ratio:   lr * ||dL/dW|| / ||W||, how much one plain SGD step would move
                   the weights relative to their size;
-- saturated:      the fraction of units after the layer whose activation's
-                  derivative is below 10% of its maximum (helpers.activations.saturated),
-                  measured by forward hooks on nn.Sigmoid, nn.Tanh, nn.ReLU and
+- saturated:      the fraction of sigmoid/tanh units after the layer whose derivative
+                  is below 10% of its maximum (helpers.activations.saturated): they
+                  barely learn. ReLU and leaky ReLU never saturate: 0%;
+- inactive:       the fraction of ReLU units after the layer whose derivative is
+                  exactly 0, z <= 0 (helpers.activations.inactive): they pass back
+                  nothing, and about half of a healthy ReLU layer does. Never a
+                  sigmoid, tanh or leaky ReLU unit: 0%;
+                  both counted by forward hooks on nn.Sigmoid, nn.Tanh, nn.ReLU and
                   nn.LeakyReLU modules (credited to the weight layer that ran last
-                  before them) and on nn.RNN / nn.LSTM / nn.GRU outputs;
+                  before them) and on nn.RNN / nn.LSTM / nn.GRU outputs, '-' where
+                  no activation follows the layer;
 - non-finite:     inf/NaN entries in the layer's gradients and in its parameters.
 
 and a verdict, "vanishing", "exploding" or "healthy", with its reason in one
 sentence. The model is left as it was found: its gradients and buffers (e.g.
 batch-norm running statistics) are put back, and its train/eval mode is not
 touched. Activations applied as functions (torch.tanh inside forward) have no
-module to hook, so their layer shows no saturation.
+module to hook, so their layer shows '-' for saturated and inactive. The
+verdict reads gradient norms, update ratios and non-finite counts only, and names
+layers as the table does.
 """
 from __future__ import annotations
 
@@ -30,7 +43,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.activations import saturated
+from helpers.activations import inactive, saturated
+from helpers.gradcheck import norm
 from helpers.training import _as_tensor, _loss_value, _match_output, _model_dtype
 from helpers.validation import check_number
 
@@ -59,14 +73,21 @@ _RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 
 @dataclass
 class LayerHealth:
-    """One row of the report; norms in float64, NaN where there is nothing to measure."""
+    """One row of the report; norms in float64, NaN where there is nothing to measure.
+
+    name: what the table, the verdict and health_plot call the layer ('1'..'L' in an
+    nn.Sequential, else the module's name); module: its name in model.named_modules().
+    saturation, inactive: fractions (0..1) of the units after the layer.
+    """
 
     name: str
+    module: str
     kind: str
     grad_norm: float
     weight_norm: float
     update_ratio: float
     saturation: float
+    inactive: float
     nonfinite_grads: int
     nonfinite_weights: int
     is_matrix: bool
@@ -79,6 +100,11 @@ class LayerHealth:
 def _sci(value: float) -> str:
     """Two significant digits in e-notation: '3.1e-09', 'inf', 'nan'; stable across machines."""
     return f"{value:.1e}" if math.isfinite(value) else str(value)
+
+
+def _percent(fraction: float) -> str:
+    """'53%', or '-' where no activation after the layer was seen (NaN)."""
+    return "-" if math.isnan(fraction) else f"{100 * fraction:.0f}%"
 
 
 def _factor(value: float) -> str:
@@ -115,12 +141,13 @@ class HealthReport:
 
     def table(self) -> str:
         """Fixed-width text table, one line per layer, then the verdict."""
-        headers = ("layer", "type", "grad norm", "weight norm", "update ratio", "saturated", "non-finite g/w")
+        headers = ("layer", "type", "grad norm", "weight norm", "update ratio", "saturated", "inactive",
+                   "non-finite g/w")
         lines = []
         for row in self.rows:
-            sat = "-" if math.isnan(row.saturation) else f"{100 * row.saturation:.0f}%"
-            lines.append((row.name, row.kind, _sci(row.grad_norm), _sci(row.weight_norm),
-                          _sci(row.update_ratio), sat, f"{row.nonfinite_grads}/{row.nonfinite_weights}"))
+            lines.append((row.name, row.kind, _sci(row.grad_norm), _sci(row.weight_norm), _sci(row.update_ratio),
+                          _percent(row.saturation), _percent(row.inactive),
+                          f"{row.nonfinite_grads}/{row.nonfinite_weights}"))
         widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(headers)]
 
         def fmt(cells) -> str:
@@ -142,9 +169,12 @@ def _weight_params(module: nn.Module) -> list:
 
 
 def _norm(tensors) -> float:
-    """Frobenius norm of several tensors together, in float64 so squares of float32 cannot overflow."""
-    # hypot of the parts' norms: never squares a huge norm, so no OverflowError.
-    return math.hypot(*(float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64)) for t in tensors))
+    """Frobenius norm of several tensors together (the norm of their norms), float64.
+
+    helpers.gradcheck.norm rescales, so float64 entries beyond 1e154 do not overflow
+    their squares: the result is inf only where an entry is.
+    """
+    return norm([norm(t) for t in tensors])
 
 
 def _count_nonfinite(tensors) -> int:
@@ -184,23 +214,30 @@ def _default_loss(output, y_t: torch.Tensor) -> torch.Tensor:
     return _loss_value("mse", _match_output(output, y_t), y_t)
 
 
+def _is_matrix(module: nn.Module) -> bool:
+    return any(p.ndim >= 2 for p in _weight_params(module))
+
+
 class _SaturationProbe:
-    """Forward hooks that count saturated units and credit them to the weight layer that ran last."""
+    """Forward hooks that count saturated and inactive units and credit them to the
+    weight layer that ran last; they also record the order the layers ran in."""
 
     def __init__(self, rows: list, tol: float):
         self.tol = tol
-        self.counts = {name: [0, 0] for name, _ in rows}  # name -> [saturated, measured]
+        self.counts = {name: [0, 0, 0] for name, _ in rows}  # name -> [saturated, inactive, measured]
         self.current = None  # the matrix layer whose output the next activation sees
-        self.call_order = []  # matrix layers in the order the forward pass first ran them
+        self.call_order = []  # layers (rows) in the order the forward pass first ran them
         self.handles = []
 
     def attach(self, model: nn.Module, rows: list) -> None:
-        matrix = {id(module): name for name, module in rows if any(p.ndim >= 2 for p in _weight_params(module))}
+        names = {id(module): name for name, module in rows}
         for module in model.modules():
-            if id(module) in matrix:
-                self.handles.append(module.register_forward_hook(self._weight_hook(matrix[id(module)])))
+            if id(module) in names:
+                self.handles.append(module.register_forward_hook(self._weight_hook(names[id(module)],
+                                                                                   _is_matrix(module))))
             if isinstance(module, _RECURRENT):
-                self.handles.append(module.register_forward_hook(self._recurrent_hook(matrix.get(id(module)))))
+                matrix = names.get(id(module)) if _is_matrix(module) else None
+                self.handles.append(module.register_forward_hook(self._recurrent_hook(matrix)))
             elif type(module) in _ACTIVATIONS:
                 self.handles.append(module.register_forward_hook(self._activation_hook))
 
@@ -209,14 +246,17 @@ class _SaturationProbe:
             handle.remove()
         self.handles = []
 
-    def _add(self, name, mask: np.ndarray) -> None:
-        if name is not None and mask.size:
-            self.counts[name][0] += int(mask.sum())
-            self.counts[name][1] += int(mask.size)
+    def _add(self, name, flat: np.ndarray, dead: np.ndarray) -> None:
+        """Count `flat` (saturated) and `dead` (inactive) masks, both the shape of the units."""
+        if name is not None and flat.size:
+            self.counts[name][0] += int(flat.sum())
+            self.counts[name][1] += int(dead.sum())
+            self.counts[name][2] += int(flat.size)
 
-    def _weight_hook(self, name):
+    def _weight_hook(self, name, is_matrix: bool):
         def hook(module, inputs, output):
-            self.current = name
+            if is_matrix:  # a batch norm between a Linear and its activation does not take the credit
+                self.current = name
             if name not in self.call_order:
                 self.call_order.append(name)
         return hook
@@ -224,11 +264,9 @@ class _SaturationProbe:
     def _activation_hook(self, module, inputs, output):
         z = inputs[0].detach().double().cpu().numpy()  # the pre-activation
         name = _ACTIVATIONS[type(module)]
-        if name == "leaky_relu" and abs(module.negative_slope) >= self.tol:
-            mask = np.zeros(z.shape, dtype=bool)  # its smallest slope is not below tol of 1
-        else:
-            mask = saturated(z, name, self.tol)
-        self._add(self.current, mask)
+        if name == "leaky_relu" and module.negative_slope == 0:
+            name = "relu"  # no leak: a relu, inactive for z <= 0
+        self._add(self.current, saturated(z, name, self.tol), inactive(z, name))
 
     def _recurrent_hook(self, name):
         def hook(module, inputs, output):
@@ -237,60 +275,95 @@ class _SaturationProbe:
                 h = h.data
             h = h.detach().double().cpu().numpy()
             if isinstance(module, nn.RNN) and module.nonlinearity == "relu":
-                mask = saturated(h, "relu", self.tol)  # h = relu(z) is 0 exactly where z <= 0
+                dead = inactive(h, "relu")  # h = relu(z) is 0 exactly where z <= 0
+                self._add(name, np.zeros_like(dead), dead)
             else:
                 # h = tanh(z) for nn.RNN; for LSTM/GRU h is in (-1, 1) and read the
                 # same way, as if it came out of a tanh (their gates are not seen).
                 with np.errstate(all="ignore"):
-                    mask = saturated(np.arctanh(h), "tanh", self.tol)
-            self._add(name, mask)
+                    flat = saturated(np.arctanh(h), "tanh", self.tol)
+                self._add(name, flat, np.zeros_like(flat))
         return hook
 
-    def fraction(self, name) -> float:
-        hit, total = self.counts[name]
-        return hit / total if total else math.nan
+    def fractions(self, name) -> tuple[float, float]:
+        """(saturated, inactive) fractions of the units after layer `name`; NaN if none were seen."""
+        flat, dead, total = self.counts[name]
+        return (flat / total, dead / total) if total else (math.nan, math.nan)
+
+
+def _labels(model: nn.Module, rows: list, call_order: list) -> list:
+    """What the report calls each of `rows` ((name, module) pairs), in their order.
+
+    nn.Sequential: its matrix layers '1'..'L' in the order they ran (layers that never
+    ran after them, in registration order), as every figure of the course numbers
+    layers; a row without a matrix is 'after k', k the matrix layer before it. Any
+    other model: the module names, which say more than a number ('rnn', 'readout').
+    """
+    names = [name for name, _ in rows]
+    if not isinstance(model, nn.Sequential):
+        return names
+    position = {name: k for k, name in enumerate(call_order)}
+    labels, k = {}, 0
+    for name, module in sorted(rows, key=lambda row: position.get(row[0], len(position))):  # stable
+        if _is_matrix(module):
+            k += 1
+            labels[name] = str(k)
+        else:
+            labels[name] = f"after {k}" if k else "before 1"
+    return [labels[name] for name in names]
+
+
+def _called(row) -> str:
+    """A layer in a sentence, as the table names it: "layer 3", "layer 'readout'"."""
+    return f"layer {row.name}" if row.name.isdigit() else f"layer '{row.name}'"
+
+
+def _in_brackets(row) -> str:
+    """A layer's table name in brackets: "(3)", "('readout')"."""
+    return f"({row.name})" if row.name.isdigit() else f"('{row.name}')"
 
 
 def _verdict(rows: list, loss: float, nonfinite_elsewhere: int, lr: float, call_order: list):
     """(verdict, reason) from the rows; the first rule that applies wins.
 
-    "First" and "last" layer follow the forward pass (call_order), which for a
-    custom module may differ from registration order; layers the forward pass
-    never ran keep their registration order after the others.
+    "First" and "last" layer follow the forward pass (call_order, module names),
+    which for a custom module may differ from registration order; layers the
+    forward pass never ran keep their registration order after the others. Layers
+    are named as the table names them (LayerHealth.name).
     """
     # Causes before consequences: an inf/NaN weight makes the loss and then the
     # gradients non-finite, and a non-finite loss makes the gradients so.
     for row in rows:
         if row.nonfinite_weights:
-            return "exploding", f"layer '{row.name}' has {row.nonfinite_weights} inf/NaN weights: exploding"
+            return "exploding", f"{_called(row)} has {row.nonfinite_weights} inf/NaN weights: exploding"
     if not math.isfinite(loss):
         return "exploding", f"the loss itself is {loss}: exploding"
     for row in rows:
         if row.nonfinite_grads:
-            return "exploding", (f"layer '{row.name}' has {row.nonfinite_grads} inf/NaN gradient "
+            return "exploding", (f"{_called(row)} has {row.nonfinite_grads} inf/NaN gradient "
                                  f"entries: exploding")
     if nonfinite_elsewhere:
         return "exploding", (f"{nonfinite_elsewhere} gradient or parameter entries outside the layers "
                              f"are inf/NaN: exploding")
     matrices = [row for row in rows if row.is_matrix] or rows
     position = {name: k for k, name in enumerate(call_order)}
-    matrices = sorted(matrices, key=lambda row: position.get(row.name, len(position)))  # stable
+    matrices = sorted(matrices, key=lambda row: position.get(row.module, len(position)))  # stable
     first, last = matrices[0], matrices[-1]
     ratio = math.nan
     if len(matrices) > 1 and last.grad_norm > 0:
         ratio = first.grad_norm / last.grad_norm
-    compare = (f"the first layer ('{first.name}') gets a gradient {_factor(ratio)} times "
-               f"the last layer's ('{last.name}')")
+    compare = (f"the first layer {_in_brackets(first)} gets a gradient {_factor(ratio)} times "
+               f"the last layer's {_in_brackets(last)}")
     if ratio > EXPLODING_RATIO:
         return "exploding", f"{compare}: exploding"
     biggest = max(rows, key=lambda row: row.update_ratio if math.isfinite(row.update_ratio) else -1.0)
     if biggest.update_ratio > EXPLODING_UPDATE_RATIO:
-        return "exploding", (f"one SGD step with lr {lr:g} would move layer '{biggest.name}' by "
+        return "exploding", (f"one SGD step with lr {lr:g} would move {_called(biggest)} by "
                              f"{_factor(biggest.update_ratio)} times its own size: exploding")
     if ratio < VANISHING_RATIO:
         return "vanishing", f"{compare}: vanishing"
     if len(matrices) > 1 and first.grad_norm == 0 and last.grad_norm == 0:
-        return "vanishing", (f"the first ('{first.name}') and the last layer ('{last.name}') "
+        return "vanishing", (f"the first {_in_brackets(first)} and the last layer {_in_brackets(last)} "
                              f"get a gradient of exactly 0: vanishing")
     if math.isnan(ratio):
         return "healthy", (f"every update is below {EXPLODING_UPDATE_RATIO:g} of its layer's size "
@@ -340,7 +413,7 @@ def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
                              + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
         loss.backward()
         report_rows, in_rows = [], set()
-        for name, module in rows:
+        for (name, module), label in zip(rows, _labels(model, rows, probe.call_order)):
             weights = _weight_params(module)
             own = list(module.parameters(recurse=False))
             in_rows.update(id(p) for p in own)
@@ -348,9 +421,10 @@ def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
             grad_norm, weight_norm = _norm(grads), _norm(weights)
             with np.errstate(all="ignore"):
                 update = np.float64(lr * grad_norm) / np.float64(weight_norm) if weight_norm > 0 else math.nan
+            flat, dead = probe.fractions(name)
             report_rows.append(LayerHealth(
-                name=name, kind=type(module).__name__, grad_norm=grad_norm, weight_norm=weight_norm,
-                update_ratio=float(update), saturation=probe.fraction(name),
+                name=label, module=name, kind=type(module).__name__, grad_norm=grad_norm,
+                weight_norm=weight_norm, update_ratio=float(update), saturation=flat, inactive=dead,
                 nonfinite_grads=_count_nonfinite(p.grad for p in own),
                 nonfinite_weights=_count_nonfinite(own), is_matrix=any(w.ndim >= 2 for w in weights),
             ))

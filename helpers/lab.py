@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpers.gradcheck import norm
 from helpers.network import NetConfig, _frobenius_norms, init_params, numpy_layer_gradients
 from helpers.validation import check_int, check_number, check_optional_number
 
@@ -103,13 +104,12 @@ def _clip_norm_scale(grads, clip_norm: float) -> float:
     hands that to OpenBLAS's multithreaded dot, whose threads can stall a busy
     2-core machine for milliseconds per call.
     """
-    per_array = np.concatenate([grads.weight_norms, _frobenius_norms(grads.bias_grads)])
-    (norm,) = _frobenius_norms([per_array])
-    if math.isnan(norm):
+    total = norm(np.concatenate([grads.weight_norms, _frobenius_norms(grads.bias_grads)]))
+    if math.isnan(total):
         return math.nan  # torch.clamp keeps NaN, so every entry becomes NaN
-    if norm + CLIP_NORM_EPS <= clip_norm:
+    if total + CLIP_NORM_EPS <= clip_norm:
         return 1.0
-    return clip_norm / (norm + CLIP_NORM_EPS)
+    return clip_norm / (total + CLIP_NORM_EPS)
 
 
 def numpy_train(config: NetConfig, x, y, *, rng, steps: int = DEFAULT_STEPS, lr: float = 0.1,

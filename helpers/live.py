@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from helpers.activations import get_activation
+from helpers.activations import CAN_BE_INACTIVE, get_activation, inactive, saturated, saturation_fraction
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
 from helpers.cliff import cliff_loss, descend
 from helpers.data import insurance_batch
 from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forward, per_timestep_grad_norms
+from helpers.gradcheck import norm
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
@@ -22,6 +23,8 @@ from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_p
                            fit_linear_ylim, fit_log_ylim, label, log_safe, outside_legend, set_status,
                            status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, output_loss, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
+from helpers.sequence import INPUT_SCALE
+from helpers.tasks import make_tense_task
 from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
                              depth_slider, float_slider, init_dropdown, live_figure, switch,
                              weight_scale_slider)
@@ -97,6 +100,9 @@ Z_RANGE = 12.0  # pre-activations beyond this are counted in the outermost bins
 def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -> LiveFigure:
     """Histogram of a layer's pre-activations z = W x and of f'(z), with saturated regions shaded.
 
+    Saturated (sigmoid, tanh: f' below 10% of its maximum) and inactive (relu's
+    z <= 0, f' exactly 0) are counted and shaded apart (helpers.activations):
+    about half of a relu layer is always inactive, and that is how relu works.
     x ~ N(0, spread^2) with `fan_in` inputs and W ~ N(0, scale^2 / fan_in), so z has
     standard deviation about scale * spread. The random draws are fixed once; a
     slider only rescales them, so the picture changes smoothly.
@@ -116,14 +122,18 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
         d_hist = ax_d.stairs(np.zeros(d_edges.size - 1), d_edges, fill=True, color=SECOND, alpha=0.8)
         shade = [ax_z.axvspan(-Z_RANGE, -Z_RANGE, color=DANGER, alpha=0.12, lw=0),
                  ax_z.axvspan(Z_RANGE, Z_RANGE, color=DANGER, alpha=0.12, lw=0)]
+        status = status_text(ax_z)  # the first text of the panel: the reading, then the spans' names
+        # Each span says what it is, upright in its middle (x in data, y in axes coordinates).
+        names = [ax_z.text(0.0, 0.45, "", transform=ax_z.get_xaxis_transform(), rotation=90, ha="center",
+                           va="center", fontsize=8) for _ in shade]
         ax_z.set_xlim(-Z_RANGE, Z_RANGE)
         ax_d.set_xlim(0, 1)
         for ax in axes:  # ticks like 0.05, never 0.025: the frozen layout has room for 4 characters
             ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
-        return z_hist, d_hist, shade, status_text(ax_z), status_text(ax_d)
+        return z_hist, d_hist, (shade, names), status, status_text(ax_d)
 
     def update(state, scale, spread, activation):
-        z_hist, d_hist, shade, status, title = state
+        z_hist, d_hist, (shade, names), status, title = state
         act = get_activation(activation)
         z = z_unit * (scale * spread)
         slope = act.df(z) / act.max_slope
@@ -133,9 +143,15 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
         d_hist.set_data(d_counts / z.size, d_edges)
         fit_linear_ylim(z_hist.axes, z_counts.max() / z.size * 1.1)
         fit_linear_ylim(d_hist.axes, d_counts.max() / z.size * 1.1)
-        _shade_saturated(shade, act)
-        saturated = float(np.mean(slope < 0.1))
-        set_status(status, f"{100 * saturated:.0f}% of units saturated", alarm=saturated > 0.5)
+        _shade_saturated(shade, names, act)
+        flat = float(np.mean(saturated(z, act.name)))
+        if act.name in CAN_BE_INACTIVE:
+            # Not an alarm: half a relu layer passing back 0 is normal, and no weight scale changes it.
+            dead = float(np.mean(inactive(z, act.name)))
+            message = f"{100 * flat:.0f}% saturated\n{100 * dead:.0f}% inactive (pass back exactly 0)"
+        else:
+            message = f"{100 * flat:.0f}% of units saturated"
+        set_status(status, message, alarm=flat > 0.5)
         set_status(title, f"mean f'(z) = {np.mean(act.df(z)):.3g} (max {act.max_slope:g})")
 
     controls = {"scale": weight_scale_slider(1.0, 0.1, 10.0),
@@ -145,17 +161,30 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
                        caption="Pre-activation and derivative histograms.", mode=mode)
 
 
-def _shade_saturated(shade, act, tol: float = 0.1) -> None:
-    """Move the two shaded spans to where |f'(z)| < tol * max f' (none for linear)."""
+SATURATED_SHADE = ("saturated: f' < 10%", DANGER)  # an alarm: the unit barely learns
+INACTIVE_SHADE = ("inactive: f' = 0", PALETTE_GREY)  # by design: relu's other half
+
+
+def _shade_saturated(shade, names, act, tol: float = 0.1) -> None:
+    """Move the two shaded spans (and their `names`, text artists) to where the
+    activation is saturated, or for relu inactive; none for leaky_relu and linear."""
     grid = np.linspace(-Z_RANGE, Z_RANGE, 2401)
-    flat = act.df(grid) < tol * act.max_slope
-    left = grid[:grid.size // 2][flat[:grid.size // 2]]
-    right = grid[grid.size // 2:][flat[grid.size // 2:]]
+    text, color = INACTIVE_SHADE if act.name in CAN_BE_INACTIVE else SATURATED_SHADE
+    flat = saturated(grid, act.name, tol) | inactive(grid, act.name)
+    # z = 0 is on the left: relu's flat side is z <= 0, and a right span from 0 would shade z > 0 too.
+    left = grid[flat & (grid <= 0)]
+    right = grid[flat & (grid > 0)]
     spans = ((-Z_RANGE, left.max()) if left.size else (-Z_RANGE, -Z_RANGE),
              (right.min(), Z_RANGE) if right.size else (Z_RANGE, Z_RANGE))
-    for patch, (a, b) in zip(shade, spans):
+    for patch, name, (a, b) in zip(shade, names, spans):
         patch.set_x(a)
         patch.set_width(b - a)
+        patch.set_facecolor(color)
+        patch.set_label(text)
+        name.set_x((a + b) / 2)
+        name.set_text(text)
+        name.set_color(color)
+        name.set_visible(b - a > 1.0)  # a narrower span has no room for its name
 
 
 def sigmoid_chain(mode: str | None = None) -> LiveFigure:
@@ -231,6 +260,10 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
 # --- 04: backpropagation through time ------------------------------------------------
 
 MAX_T = 200  # the longest sequence a slider reaches
+# The largest recurrent scale a slider reaches. In a linear RNN the gradient at step 0
+# grows like rho^(2T) (rho^T from the output, rho^T on the way back): at T = MAX_T it
+# first exceeds float64's 1.8e308 near rho = 6, so this range holds a real overflow.
+MAX_RADIUS = 10.0
 RNN_INPUTS = 4
 
 
@@ -238,7 +271,8 @@ def scalar_recurrence(mode: str | None = None) -> LiveFigure:
     """|dh_T/dh_k| = |w|^(T-k) in a one-unit linear RNN, against the lecture's w = 0.5 and w = 1.5."""
 
     def build(ax):
-        label(ax, "time step k", "|dh_T / dh_k|", "One recurrent unit: the same weight at every step",
+        label(ax, "time step k (the gradient flows right to left, from T back to 0)", "|dh_T / dh_k|",
+              "One recurrent unit: the same weight at every step",
               log_y=True, integer_x=True)
         refs = [_log_line(ax, color, f"w={w}", marker="", linestyle=":", lbl=f"w = {w}")
                 for w, color in ((0.5, SECOND), (1.5, DANGER))]
@@ -295,17 +329,138 @@ def bptt_gradients(mode: str | None = None, T: int = 50, radius: float = 1.0, ac
         bound.set_data(t, log_safe(limit))
         fit_count_xlim(measured.axes, 0, T, MAX_T)
         fit_log_ylim(measured.axes, norms, limit)
-        problem = describe_problem(norms, "step")
+        # The gradient is computed from step T back to 0: name the step where it went
+        # wrong, not step 0, which only inherits an inf or a 0 from the steps after it.
+        problem = describe_problem(norms, "step", backward=True)
         with np.errstate(all="ignore"):
             ratio = norms[0] / norms[T]
-        set_status(status, problem or f"first step / last step = {ratio:.2g}", alarm=bool(problem))
+        set_status(status, f"gradient {problem}" if problem else f"first step / last step = {ratio:.2g}",
+                   alarm=bool(problem))
 
     controls = {"T": count_slider(T, 2, MAX_T, "sequence length T"),
-                "radius": weight_scale_slider(radius, 0.1, 3.0, description="recurrent scale ρ"),
+                "radius": weight_scale_slider(radius, 0.1, MAX_RADIUS, description="recurrent scale ρ"),
                 "activation": activation_dropdown(activation, ("tanh", "sigmoid", "relu", "linear")),
                 "recurrent": choice_dropdown("orthogonal", RECURRENT_INITS, "recurrent matrix")}
     return live_figure(build, update, controls, caption="Per-step gradient norms with the Pascanu bound.",
                        mode=mode)
+
+
+# How much the first word of a tense-task sentence still counts (notebook 04, before training).
+INFLUENCE_GAPS = np.arange(0, 101, 5)  # the gaps of notebook 04's ratio cell: one batch row each
+INFLUENCE_MARK = 45  # the gap whose ratio the figure reads out: notebook 04 trains up to it
+INFLUENCE_REFERENCES = (1.0, INPUT_SCALE["tense"])  # init_rnn's default and the tense task's 6.7
+
+
+def _first_word_batch() -> tuple[np.ndarray, np.ndarray]:
+    """Notebook 04's sentence (gap 100, rng 3) cut to each gap of INFLUENCE_GAPS, as one batch.
+
+    Returns xs (G, T, V) and labels (G,), G = len(INFLUENCE_GAPS), T = max gap + 2:
+    row i is the time marker, the first INFLUENCE_GAPS[i] fillers and "I", after
+    all-zero steps. With zero bias, h_0 = 0 and f(0) = 0 (tanh, linear; not sigmoid)
+    the state stays exactly 0 through those steps, so each row computes what its
+    sentence alone would, and one batched pass replaces one pass per gap.
+    """
+    T = int(INFLUENCE_GAPS[-1]) + 2
+    sentence = make_tense_task(1, gap=T - 2, rng=np.random.default_rng(3))
+    words = sentence.one_hot()[0]  # (T, V): marker, T - 2 fillers, "I"
+    xs = np.zeros((INFLUENCE_GAPS.size, T, sentence.vocab_size))
+    for row, gap in enumerate(INFLUENCE_GAPS):
+        xs[row, T - gap - 2:] = np.concatenate([words[:1 + gap], words[-1:]])
+    return xs, np.repeat(sentence.labels, INFLUENCE_GAPS.size)
+
+
+def _first_word_ratios(params, xs, labels, activation):
+    """((G,) ||dL/dx_first|| / ||dL/dx_last|| per row of _first_word_batch, the forward cache).
+
+    dL/dx_t = (dL/dh_t * f'(z_t)) @ W_x, as input_gradient_norms computes it, but per
+    sentence instead of summed over the batch, and only at each row's first word and at "I".
+    A ratio is NaN (0/0) where the loss passes back exactly 0: an exploding linear RNN's
+    outputs grow so large that the softmax is certain.
+    """
+    cache = rnn_forward(params, xs, activation)
+    grads = rnn_bptt(params, cache, output_loss(cache.out, labels, "ce").dout)
+    df = get_activation(activation).df
+    rows = np.arange(xs.shape[0])
+    first = xs.shape[1] - INFLUENCE_GAPS - 2  # the step index of each row's time marker
+    with np.errstate(all="ignore"):
+        dx_first = (grads.dh[rows, first + 1] * df(cache.zs[rows, first])) @ params.W_x  # (G, V)
+        dx_last = (grads.dh[:, -1] * df(cache.zs[:, -1])) @ params.W_x
+        ratios = np.linalg.norm(dx_first, axis=1) / np.linalg.norm(dx_last, axis=1)
+    return ratios, cache
+
+
+def first_word_influence(mode: str | None = None, hidden: int = 32) -> LiveFigure:
+    """How much the first word still counts, ||dL/dx_first|| / ||dL/dx_last||, against the gap,
+    for an untrained RNN on one tense-task sentence; and the slopes f'(z) along that sentence.
+
+    Sentence, weights and gaps are those of notebook 04's ratio cell
+    (init_rnn(hidden, V, 2, default_rng(0), radius, input_scale)). W_x's entries have
+    standard deviation input_scale / sqrt(V): with one-hot words, how hard each word
+    pushes every unit. Dotted: the same network at input scales 1 and 6.7.
+    """
+    xs, labels = _first_word_batch()
+    d_edges = np.linspace(0.0, 1.0, 21)  # f'(z) / max f'
+    references = {}  # (radius, activation) -> the two reference curves: an input-scale drag reuses them
+
+    def build(axes):
+        ax_r, ax_d = axes
+        label(ax_r, "filler words between the first word and 'I'", "||dL/dx_first|| / ||dL/dx_last||",
+              "How much the first word still counts", log_y=True, integer_x=True)
+        label(ax_d, "f'(z) / max f'", "fraction of units",
+              f"Slopes along the sentence (gap {INFLUENCE_GAPS[-1]})")
+        refs = [_log_line(ax_r, colour, f"scale={scale:g}", marker="", linestyle=":", lbl=f"input scale {scale:g}")
+                for scale, colour in zip(INFLUENCE_REFERENCES, (PALETTE_GREY, SECOND))]
+        measured = _log_line(ax_r, MEASURED, "measured", lbl="your settings")
+        ax_r.axvline(INFLUENCE_MARK, color=THEORY, linewidth=0.8, linestyle="--")
+        ax_r.set_xlim(0, INFLUENCE_GAPS[-1])
+        outside_legend(ax_r)
+        # No frame: when this panel alone re-renders, what it clears is its legend's box,
+        # and the frame's line reaches a pixel past that box, towards the other panel.
+        ax_r.get_legend().set_frame_on(False)
+        hist = ax_d.stairs(np.zeros(d_edges.size - 1), d_edges, fill=True, color=SECOND, alpha=0.8)
+        ax_d.axvspan(0.0, 0.1, color=DANGER, alpha=0.12, lw=0)  # saturated: f' below 10% of its maximum
+        ax_d.set_xlim(0, 1)
+        ax_d.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
+        return measured, refs, hist, status_text(ax_r), status_text(ax_d)
+
+    def ratios_at(input_scale, radius, activation):
+        params = init_rnn(hidden, xs.shape[2], 2, np.random.default_rng(0), radius=radius, input_scale=input_scale)
+        return _first_word_ratios(params, xs, labels, activation)
+
+    def update(state, input_scale, radius, activation):
+        measured, refs, hist, status, slopes_status = state
+        ratios, cache = ratios_at(input_scale, radius, activation)
+        if (radius, activation) not in references:
+            references.clear()
+            references[radius, activation] = [ratios_at(s, radius, activation)[0] for s in INFLUENCE_REFERENCES]
+        measured.set_data(INFLUENCE_GAPS, log_safe(ratios))
+        for line, curve in zip(refs, references[radius, activation]):
+            line.set_data(INFLUENCE_GAPS, log_safe(curve))
+        fit_log_ylim(measured.axes, ratios, *references[radius, activation])
+        problem = describe_problem(ratios, "gap", INFLUENCE_GAPS)
+        if problem.startswith("became NaN"):  # 0/0, and why
+            problem = "0/0" + problem.removeprefix("became NaN") + ": the loss passes back exactly 0"
+        mark = ratios[np.flatnonzero(INFLUENCE_GAPS == INFLUENCE_MARK)[0]]
+        set_status(status, problem or f"gap {INFLUENCE_MARK}: first word / last word = {mark:.1g}",
+                   alarm=bool(problem))
+        # The slopes along the longest sentence: the last row, which has no zero steps in front.
+        act = get_activation(activation)
+        zs = cache.zs[-1]  # (T, hidden)
+        slope = act.df(zs) / act.max_slope
+        counts, _ = np.histogram(np.clip(slope, 0.0, 1.0), d_edges)
+        hist.set_data(counts / slope.size, d_edges)
+        fit_linear_ylim(hist.axes, counts.max() / slope.size * 1.1)
+        saturated = saturation_fraction(zs, activation)
+        # rms f' times the radius is about what each step back keeps (notebook 03's sqrt(chi)).
+        rms = np.sqrt(np.mean(np.square(act.df(zs))))
+        set_status(slopes_status, f"{100 * saturated:.0f}% saturated (f' < 0.1); rms f' = {rms:.2f}",
+                   alarm=saturated > 0.5)
+
+    controls = {"input_scale": float_slider(INPUT_SCALE["tense"], 0.5, 10.0, 0.1, "input scale", fmt=".1f"),
+                "radius": weight_scale_slider(1.0, 0.1, 3.0, description="recurrent scale ρ"),
+                "activation": activation_dropdown("tanh", ("tanh", "linear"))}
+    return live_figure(build, update, controls, figsize=(10.5, 3.6), ncols=2,
+                       caption="First-word influence against the gap, and the slopes along the sentence.", mode=mode)
 
 
 # --- 05: exploding gradients, clipping, the cliff -------------------------------------
@@ -319,7 +474,7 @@ def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigur
     """
     kinds = sorted({k for k, _ in runs})
     thresholds = sorted({t for _, t in runs})
-    steps = np.arange(1, unclipped.loss.size + 1)
+    steps = np.arange(unclipped.loss.size)  # step k is the loss before update k, as in TrainLog
 
     def build(axes):
         ax_loss, ax_grad = axes
@@ -357,8 +512,7 @@ def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigur
 
 def _total_norm(log) -> np.ndarray:
     """(steps,) norm of all recorded weight gradients together, per step."""
-    with np.errstate(all="ignore"):
-        return np.sqrt(np.sum(np.square(log.grad_norms), axis=1))
+    return norm(log.grad_norms, axis=1)
 
 
 def cliff_descent(mode: str | None = None, steps: int = 30) -> LiveFigure:
@@ -485,7 +639,7 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
         grads = _log_line(ax_grad, MEASURED, "measured")
         loss = _log_line(ax_loss, SECOND, "loss")
         ax_loss.axhline(np.log(2), color=THEORY, linestyle=":", linewidth=1)  # a 50/50 guess
-        ax_loss.set_xlim(0.5, DEFAULT_STEPS + 0.5)
+        ax_loss.set_xlim(-0.5, DEFAULT_STEPS - 0.5)  # step k is the loss before update k, as in TrainLog
         return grads, loss, status_text(ax_grad), status_text(ax_loss)
 
     def update(state, activation, init, batch_norm, residual, clip, weight_decay, depth):
@@ -499,7 +653,7 @@ def remedies_lab(mode: str | None = None, lr: float = 0.1) -> LiveFigure:
         grads.set_data(layers, log_safe(norms))
         fit_count_xlim(grads.axes, 1, depth + 1, MAX_STEPS + 1)
         fit_log_ylim(grads.axes, norms)
-        loss.set_data(np.arange(1, DEFAULT_STEPS + 1), log_safe(run.loss))
+        loss.set_data(np.arange(DEFAULT_STEPS), log_safe(run.loss))
         fit_log_ylim(loss.axes, run.loss, [np.log(2)], pad=1.5)
         verdict = _gradient_verdict(norms)
         set_status(grad_status, verdict, alarm=not verdict.startswith("healthy"))

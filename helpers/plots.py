@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
-from helpers.activations import get_activation
+from helpers.activations import get_activation, inactive, saturated
 
 # Okabe & Ito's colour-blind-safe palette, in the order the course uses it.
 PALETTE = {
@@ -92,13 +92,26 @@ def log_safe(values) -> np.ndarray:
     return v
 
 
-def describe_problem(values, index_name: str = "layer", indices=None) -> str:
+def describe_problem(values, index_name: str = "layer", indices=None, backward: bool = False) -> str:
     """One sentence about the first entry of `values` (n,) a log plot cannot show, or ''.
 
-    `indices` (n,) gives the label of each entry (default 0..n-1).
+    `indices` (n,) gives the label of each entry (default 0..n-1). backward=True says
+    the values were computed from the last entry to the first, as a gradient flows
+    back through time: "first" then counts from the end, and the sentence names the
+    entry where a value itself overflowed, not an earlier one that inherited the inf.
     """
     v = np.asarray(values, dtype=float)
     idx = np.arange(v.size) if indices is None else np.asarray(indices)
+    if backward:
+        v, idx = v[::-1], idx[::-1]
+        bad = ~np.isfinite(v)
+        if bad.any():
+            # Where an inf meets a sign change or a 0 one step later it turns into NaN
+            # (inf - inf, 0 * inf): the first non-finite entry, not the first NaN, is
+            # where it went wrong.
+            first = np.argmax(bad)
+            what = "became NaN" if np.isnan(v[first]) else "overflowed to inf"
+            return f"{what} at {index_name} {idx[first]}"
     checks = (
         (np.isnan(v), "became NaN"),
         (np.isinf(v), "overflowed to inf"),
@@ -198,14 +211,19 @@ def set_status(text: Text, message: str, alarm: bool = False) -> None:
 
 
 def activation_panel(ax: Axes, name: str, z_max: float = 8.0, tol: float = 0.1) -> Axes:
-    """Draw f and f' of activation `name` on z in [-z_max, z_max], shading where f' < tol * max f'."""
+    """Draw f and f' of activation `name` on z in [-z_max, z_max], shading where it is
+    saturated (sigmoid, tanh: f' < tol * max f') or inactive (relu's z <= 0: f' = 0)."""
     act = get_activation(name)
     z = np.linspace(-z_max, z_max, 801)
     ax.plot(z, act.f(z), color=MEASURED, label=f"{name}(z)")
     ax.plot(z, act.df(z), color=SECOND, linestyle="--", label=f"{name}'(z)")
-    flat = act.df(z) < tol * act.max_slope
-    ax.fill_between(z, 0, 1, where=flat, transform=ax.get_xaxis_transform(), color=DANGER, alpha=0.12,
-                    lw=0, label="saturated: f' < 10% of max")
+    # Two different things, shaded apart: a saturated unit barely learns, an inactive
+    # relu unit passes back exactly 0 by design. Only what occurs gets a legend entry.
+    for mask, color, text in ((saturated(z, act.name, tol), DANGER, f"saturated: f' < {100 * tol:g}% of max"),
+                              (inactive(z, act.name), PALETTE["grey"], "inactive: f' = 0")):
+        if mask.any():
+            ax.fill_between(z, 0, 1, where=mask, transform=ax.get_xaxis_transform(), color=color, alpha=0.12,
+                            lw=0, label=text)
     label(ax, "z", "value", name)
     ax.legend(loc="upper left", fontsize=7)
     return ax
@@ -217,7 +235,7 @@ _SERIES = [MEASURED, SECOND, PALETTE["green"], PALETTE["purple"], PALETTE["sky"]
 def loss_curves(ax: Axes, logs: dict, title: str = "Training loss") -> Axes:
     """One loss curve per run: `logs` maps a label to a TrainLog (loss (steps,))."""
     for color, (name, log) in zip(_SERIES, logs.items()):
-        ax.plot(np.arange(1, log.loss.size + 1), log.loss, color=color, label=name)
+        ax.plot(np.arange(log.loss.size), log.loss, color=color, label=name)  # step k: the loss before update k
     label(ax, "step", "loss", title)
     ax.legend(fontsize=8)
     return ax
@@ -238,7 +256,7 @@ def layer_change(ax: Axes, logs: dict, title: str = "How far each layer's weight
 def health_plot(ax: Axes, report, title: str | None = None) -> Axes:
     """Per-layer gradient norms of a helpers.health.HealthReport on a log scale, input side left.
 
-    The line is drawn in the warning colour unless the verdict is "healthy"; a
+    The ticks name the layers as the report's table does (1..L for an nn.Sequential). The line is drawn in the warning colour unless the verdict is "healthy"; a
     norm a log axis cannot show (0, inf, NaN) breaks the line and is named in
     the corner.
     """

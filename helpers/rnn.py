@@ -34,6 +34,7 @@ from torch import nn
 
 from helpers.activations import ACTIVATION_NAMES, get_activation
 from helpers.chain import chain_forward_backward
+from helpers.gradcheck import norm
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal
 from helpers.validation import as_float_array, check_choice, check_int, check_number, check_rng
 
@@ -169,9 +170,8 @@ class RNNGrads:
     dc: np.ndarray
 
     def norms(self) -> np.ndarray:
-        """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T; silent about overflow."""
-        with np.errstate(all="ignore"):
-            return np.sqrt(np.sum(np.square(self.dh), axis=(0, 2)))
+        """(T+1,) Frobenius norms of dL/dh_t over the batch, t = 0..T (inf only where dh_t is)."""
+        return norm(self.dh, axis=(0, 2))
 
 
 def _check_params(params) -> RNNParams:
@@ -540,4 +540,4 @@ def input_gradient_norms(params, cache, grads) -> np.ndarray:
     act = get_activation(cache.activation)
     with np.errstate(all="ignore"):
         dx = (grads.dh[:, 1:] * act.df(cache.zs)) @ params.W_x  # (B, T, D)
-        return np.sqrt(np.sum(np.square(dx), axis=(0, 2)))
+    return norm(dx, axis=(0, 2))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers.gradcheck import norm
 from helpers.progress import progress_bar
 from helpers.validation import check_choice, check_int, check_number, check_optional_number
 
@@ -237,11 +238,13 @@ def _first_nonfinite(named_tensors) -> str | None:
     return next(name for name, t in pairs if not torch.isfinite(t).all())
 
 
-def _norms(tensors) -> torch.Tensor:
-    """Frobenius norms (float64, so float32 values cannot overflow when squared), shape (len,)."""
-    if not tensors:
-        return torch.zeros(0, dtype=torch.float64)  # a model without Linear layers
-    return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
+def _norms(tensors) -> np.ndarray:
+    """(len(tensors),) Frobenius norms, float64, by helpers.gradcheck.norm.
+
+    Squares in float64 cannot overflow for float32 tensors, but can for float64
+    ones (entries beyond 1e154); norm rescales, so it is inf only where an entry is.
+    """
+    return np.array([norm(t) for t in tensors], dtype=np.float64)
 
 
 class _Recorder:
@@ -295,7 +298,7 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec:
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
         before = [w.detach().clone() for w in weights]
         rec.loss[step] = loss.item()
-        rec.grad_norms[step] = _norms(grads).numpy()
+        rec.grad_norms[step] = _norms(grads)
         if rec.accuracy is not None:
             # NaN logits predict nothing, so the accuracy of such a step is NaN too.
             correct = ((output > 0) == (yb > 0.5)).double().mean()
@@ -307,8 +310,8 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec:
             clip([p for _, p in params])
         opt.step()
         # Differences in float64 are exact for float32 weights.
-        change = _norms([w.double() - b.double() for w, b in zip(weights, before)]) / _norms(before)
-        rec.rel_change[step] = change.numpy()  # torch divides 0/0 to NaN without a warning
+        with np.errstate(all="ignore"):  # 0 / 0 is NaN: a zero weight has no relative change
+            rec.rel_change[step] = _norms([w.double() - b.double() for w, b in zip(weights, before)]) / _norms(before)
         if rec.first_step is None:
             rec.flag(step, _first_nonfinite(params))
 

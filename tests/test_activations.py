@@ -10,6 +10,8 @@ from helpers.activations import (
     LEAKY_SLOPE,
     Activation,
     get_activation,
+    inactive,
+    inactive_fraction,
     saturated,
     saturation_fraction,
     sigmoid,
@@ -63,6 +65,27 @@ def test_max_slope_is_the_supremum_of_the_derivative(name):
     slopes = np.abs(act.df(grid))
     assert slopes.max() <= act.max_slope
     assert slopes.max() == pytest.approx(act.max_slope, rel=1e-6)
+
+
+# Both signs of 1e-12..1e-3 and 0 itself: where e / (1 + e)^2 rounds to an ulp above 1/4
+# (about one point in ten of this grid without the clip).
+NEAR_ZERO = np.concatenate([-np.logspace(-12, -3, 2001), [0.0], np.logspace(-12, -3, 2001)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_and_tanh_slopes_never_exceed_their_maxima(dtype):
+    z = NEAR_ZERO.astype(dtype)
+    assert sigmoid_prime(z).max() == 0.25 and tanh_prime(z).max() == 1.0
+    assert sigmoid_prime(z).dtype == np.float64
+    assert sigmoid_prime(dtype(0.0)) == 0.25 and tanh_prime(dtype(0.0)) == 1.0
+    for x in (1e-9, 3e-9, dtype(1e-9), dtype(3e-9)):  # scalars, including the two that rounded up
+        assert sigmoid_prime(x) <= 0.25 and tanh_prime(x) <= 1.0
+    # The clip is where the exact value sits: 1/4 - z^2/16 and 1 - z^2 round to the maximum.
+    np.testing.assert_allclose(sigmoid_prime(z), 0.25 / np.cosh(z.astype(np.float64) / 2) ** 2, rtol=1e-15)
+    np.testing.assert_allclose(tanh_prime(z), 1.0 / np.cosh(z.astype(np.float64)) ** 2, rtol=1e-15)
+    act = get_activation("sigmoid")
+    assert act.f_and_df(z.astype(np.float64))[1].max() == 0.25  # the forward pass's copy too
+    assert np.isnan(sigmoid_prime(np.nan)) and np.isnan(tanh_prime(np.nan))
 
 
 def test_closed_forms_of_sigmoid_and_tanh():
@@ -149,9 +172,9 @@ def test_unknown_activation_lists_the_allowed_names(bad):
 def test_saturated_closed_cases():
     z = np.array([-10.0, -1.0, 0.0, 1.0, 10.0])
     assert saturated(z, "sigmoid").tolist() == [True, False, False, False, True]
-    assert saturated(z, "relu").tolist() == [True, True, True, False, False]  # dead side
-    assert saturated(z, "leaky_relu").tolist() == [True, True, True, False, False]
-    assert not saturated(z, "linear").any()
+    # Straight pieces never flatten out: relu's z <= 0 side is inactive, not saturated.
+    for name in ("relu", "leaky_relu", "linear"):
+        assert not saturated(z, name).any()
     assert saturated(np.array([3.0]), "tanh", tol=0.1)[0]  # tanh'(3) ~ 0.0099
     assert not saturated(np.array([3.0]), "tanh", tol=0.005)[0]
 
@@ -160,9 +183,9 @@ def test_saturated_closed_cases():
 def test_saturation_fraction_counts_independently(name):
     z = np.random.default_rng(1).normal(0, 5, (50, 20))
     act = get_activation(name)
-    # Independent count with torch's derivative instead of ours.
+    # Independent count with torch's derivative instead of ours; only sigmoid and tanh flatten out.
     _, df = torch_value_and_grad(act, z.ravel())
-    expected = np.count_nonzero(np.abs(df) < 0.1 * act.max_slope) / z.size
+    expected = np.count_nonzero(np.abs(df) < 0.1 * act.max_slope) / z.size if name in ("sigmoid", "tanh") else 0.0
     assert saturation_fraction(z, name) == pytest.approx(expected)
     assert isinstance(saturation_fraction(z, name), float)
 
@@ -176,3 +199,32 @@ def test_saturation_bad_arguments():
         saturation_fraction(np.array([]), "tanh")
     with pytest.raises(ValueError, match="choose one of"):
         saturated(np.zeros(3), "softmax")
+
+
+def test_inactive_is_relus_flat_side_and_nothing_else():
+    z = np.array([-1e300, -10.0, -1e-12, 0.0, 1e-12, 10.0, np.nan])
+    assert inactive(z, "relu").tolist() == [True, True, True, True, False, False, False]  # relu'(0) = 0, as torch
+    for name in ("sigmoid", "tanh", "leaky_relu", "linear"):
+        assert not inactive(z, name).any(), name
+    # A sigmoid far in its tail has a slope of exactly 0 in float64: saturated, not inactive.
+    assert sigmoid_prime(-1000.0) == 0.0
+    assert saturated(-1000.0, "sigmoid") and not inactive(-1000.0, "sigmoid")
+    assert np.ndim(inactive(-1.0, "relu")) == 0 and np.ndim(saturated(-1.0, "relu")) == 0
+
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_a_unit_is_never_both_saturated_and_inactive(name):
+    z = np.random.default_rng(2).normal(0, 20, 5000)
+    both = saturated(z, name) & inactive(z, name)
+    assert not both.any()
+
+
+def test_inactive_fraction_counts_torchs_exact_zeros():
+    z = np.random.default_rng(3).normal(0, 1, (40, 25))
+    _, df = torch_value_and_grad(get_activation("relu"), z.ravel())
+    assert inactive_fraction(z, "relu") == pytest.approx(np.count_nonzero(df == 0) / z.size)
+    assert 0.4 < inactive_fraction(z, "relu") < 0.6 and inactive_fraction(z, "leaky_relu") == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        inactive_fraction(np.array([]), "relu")
+    with pytest.raises(ValueError, match="choose one of"):
+        inactive(np.zeros(3), "softmax")

@@ -116,3 +116,68 @@ def test_check_close_prints_a_verdict(capsys):
     out = capsys.readouterr().out
     assert "same: relative error" in out and "OK" in out
     assert "off: relative error 3.3e-01" in out and "TOO LARGE" in out
+
+
+def test_norm_of_huge_and_tiny_entries_is_finite_and_exact():
+    from helpers.gradcheck import norm
+
+    # Powers of two times 3 and 4: the norm 5 * 2^k is exact, and the squares would
+    # overflow (2^1200) or underflow (2^-1200) in float64.
+    for k in (600, -600, 0):
+        a = np.ldexp([3.0, 4.0], k)
+        assert norm(a) == np.ldexp(5.0, k)
+    assert norm(np.full((4, 25), 1e200)) == pytest.approx(1e201, rel=1e-15)
+    assert norm([1e200, 1e-200]) == 1e200
+    assert norm(np.array([5e-324, 5e-324, 5e-324, 5e-324])) == 1e-323  # 2 * the smallest subnormal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silent, as the course's other results
+        assert norm(np.full(3, 1e300)) == pytest.approx(math.sqrt(3) * 1e300, rel=1e-15)
+        assert norm([1.5e308, 1.5e308]) == math.inf  # the norm itself beyond float64
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 7))
+    assert norm(a) == pytest.approx(np.linalg.norm(a), rel=1e-15)
+    assert norm(a * 1e250) == pytest.approx(np.linalg.norm(a) * 1e250, rel=1e-14)
+    assert isinstance(norm(a), float) and norm(3.0) == 3.0 and norm(-3.0) == 3.0
+
+
+def test_norm_is_inf_nan_or_zero_only_when_the_entries_say_so():
+    from helpers.gradcheck import norm
+
+    assert norm([1.0, np.inf, 2.0]) == math.inf
+    assert norm([-np.inf, 1e300]) == math.inf
+    assert math.isnan(norm([1.0, np.nan])) and math.isnan(norm([np.inf, np.nan]))
+    assert norm(np.zeros((3, 4))) == 0.0 and norm(np.zeros(0)) == 0.0
+    assert norm([0.0, -0.0, 1e-320]) == 1e-320  # a vanishing gradient is not read as 0
+
+
+def test_norm_over_axes():
+    from helpers.gradcheck import norm
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3, 4, 5))
+    np.testing.assert_allclose(norm(a, axis=(0, 2)), np.sqrt(np.sum(a**2, axis=(0, 2))), rtol=1e-15)
+    np.testing.assert_allclose(norm(a, axis=-1), np.sqrt(np.sum(a**2, axis=-1)), rtol=1e-15)
+    assert norm(a, axis=(0, 1, 2)).shape == () and norm(a, axis=(0, 1, 2)) == pytest.approx(norm(a), rel=1e-15)
+    # Each slice on its own: huge, tiny, inf, NaN and zero slices side by side.
+    b = np.stack([np.full(4, 1e200), np.full(4, 1e-200), [1.0, np.inf, 0, 0], [np.nan, 1, 2, 3], np.zeros(4)])
+    got = norm(b, axis=1)
+    np.testing.assert_allclose(got[:2], [2e200, 2e-200], rtol=1e-15)
+    assert got[2] == math.inf and math.isnan(got[3]) and got[4] == 0.0
+    np.testing.assert_allclose(norm(b[:2].T, axis=0), [2e200, 2e-200], rtol=1e-15)
+    for bad in (3, -4, (0, 0), (0, 3), 1.0, "0", True, [0, 1]):
+        with pytest.raises(ValueError, match=r"axis must be None, an integer or a tuple .* from -3 to 2"):
+            norm(a, axis=bad)
+
+
+def test_norm_reads_float32_arrays_and_tensors_in_float64():
+    from helpers.gradcheck import norm
+
+    a32 = np.array([3e30, 4e30], dtype=np.float32)  # squares beyond float32's 3.4e38
+    assert norm(a32) == pytest.approx(5e30, rel=1e-7)
+    assert norm(a32) == float(np.linalg.norm(a32.astype(np.float64)))
+    t32 = torch.tensor([3e30, 4e30], dtype=torch.float32, requires_grad=True)
+    assert norm(t32) == norm(a32)
+    t64 = torch.tensor([3e200, 4e200], dtype=torch.float64)  # torch's own norm gives inf here
+    assert torch.linalg.vector_norm(t64).item() == math.inf
+    assert norm(t64) == pytest.approx(5e200, rel=1e-15)
+    np.testing.assert_allclose(norm(np.ones((2, 3), dtype=np.float32), axis=1), [math.sqrt(3)] * 2, rtol=1e-15)

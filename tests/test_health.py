@@ -2,6 +2,7 @@
 healthy; its numbers against autograd and closed forms; non-finite values;
 saturation; any kind of model; the table and the plot."""
 import math
+import re
 import warnings
 
 import numpy as np
@@ -15,9 +16,11 @@ from helpers.health import (
     HealthReport,
     gradient_health,
 )
+from helpers.exercises.nb08 import broken_relu_network, insurance_split
+from helpers.network import NetConfig, init_params, to_torch
 from helpers.plots import health_plot, new_figure
-from helpers.rnn import RNNClassifier
-from helpers.tasks import make_tense_task
+from helpers.rnn import RNNClassifier, RNNRegressor
+from helpers.tasks import make_adding_task, make_tense_task
 
 
 def mlp(depth, activation, width=32, n_in=8, init=None, scale=1.0, seed=0, dtype=torch.float32):
@@ -47,7 +50,7 @@ def test_deep_sigmoid_network_is_vanishing():
     report = gradient_health(mlp(20, nn.Sigmoid), X, y)
     assert isinstance(report, HealthReport)
     assert report.verdict == "vanishing", report.reason
-    assert "first layer ('0')" in report.reason and "last layer's ('40')" in report.reason
+    assert "first layer (1) " in report.reason and "last layer's (21)" in report.reason
     # 20 factors of at most 1/4 * |W| between the first and the last layer.
     assert report.rows[0].grad_norm < 1e-9 * report.rows[-1].grad_norm
 
@@ -64,7 +67,8 @@ def test_shallow_relu_network_with_he_init_is_healthy():
     X, y = batch()
     report = gradient_health(mlp(2, nn.ReLU, init="he"), X, y)
     assert report.verdict == "healthy", report.reason
-    assert [row.name for row in report.rows] == ["0", "2", "4"]
+    assert [row.name for row in report.rows] == ["1", "2", "3"]  # layers 1..L, as every figure numbers them
+    assert [row.module for row in report.rows] == ["0", "2", "4"]  # the nn.Sequential's indices
     assert all(row.nonfinite == 0 for row in report.rows)
 
 
@@ -95,9 +99,10 @@ def test_numbers_equal_autograd_and_the_model_is_left_as_it_was():
         if k < 6:
             expected = (z.abs() > math.atanh(math.sqrt(0.9))).double().mean().item()
             assert row.saturation == pytest.approx(expected, abs=1e-12)
+            assert row.inactive == 0.0  # tanh' is never exactly 0 here
             h = torch.tanh(z)
         else:
-            assert math.isnan(row.saturation)  # nothing after the readout
+            assert math.isnan(row.saturation) and math.isnan(row.inactive)  # nothing after the readout
 
 
 def test_default_lr_and_mse_for_regression_targets():
@@ -119,7 +124,8 @@ def test_non_finite_values_are_found_and_called_exploding():
     assert report.verdict == "exploding"
     assert report.rows[1].nonfinite_weights == 1
     assert report.rows[1].nonfinite_grads > 0
-    assert "layer '2' has 1 inf/NaN weights" in report.reason  # the cause, not the NaN loss it causes
+    # The cause, not the NaN loss it causes; model[2] is the second Linear, layer 2.
+    assert "layer 2 has 1 inf/NaN weights" in report.reason
     # Huge inputs overflow float32 on the way: the loss itself is inf or NaN.
     huge = gradient_health(mlp(3, nn.ReLU, init="he"), X * 1e38, y)
     assert huge.verdict == "exploding" and not math.isfinite(huge.loss)
@@ -130,6 +136,7 @@ def test_saturated_sigmoid_units_are_counted():
     report = gradient_health(mlp(3, nn.Sigmoid, scale=30.0), X, y)
     # Weights 30x torch's default put most |z| far beyond sigmoid's knee.
     assert all(row.saturation > 0.5 for row in report.rows[:3])
+    assert all(row.inactive == 0.0 for row in report.rows[:3])  # saturated, not inactive
     mild = gradient_health(mlp(3, nn.Sigmoid), X, y)
     assert all(row.saturation < 0.05 for row in mild.rows[:3])
 
@@ -200,7 +207,9 @@ def test_batch_norm_running_statistics_are_restored():
     report = gradient_health(model, X * 5 + 3, y)
     assert torch.equal(model[1].running_mean, before)
     assert [row.kind for row in report.rows] == ["Linear", "BatchNorm1d", "Linear"]
-    assert not report.rows[1].is_matrix and report.rows[0].saturation > 0  # relu after BN credited to Linear '0'
+    assert [row.name for row in report.rows] == ["1", "after 1", "2"]  # only weight matrices get a number
+    assert not report.rows[1].is_matrix and report.rows[0].inactive > 0  # relu after BN credited to layer 1
+    assert math.isnan(report.rows[1].inactive)
 
 
 def test_health_plot_draws_the_norms_on_a_log_scale():
@@ -213,6 +222,7 @@ def test_health_plot_draws_the_norms_on_a_log_scale():
     assert ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
     np.testing.assert_allclose(ax.lines[0].get_ydata(), report.grad_norms)
     assert "vanishing" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(k) for k in range(1, 22)]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -227,3 +237,162 @@ def test_bad_arguments_say_what_is_allowed(kwargs, message):
     args = {"model": mlp(1, nn.ReLU), "X": X, "y": y, **kwargs}
     with pytest.raises(ValueError, match=message):
         gradient_health(**args)
+
+
+# --- saturated and inactive units ----------------------------------------------------
+
+def test_relu_units_are_inactive_not_saturated():
+    X, y = batch(n=16)
+    model = mlp(3, nn.ReLU, init="he", dtype=torch.float64)
+    report = gradient_health(model, X, y)
+    h = torch.from_numpy(X)
+    for row, k in zip(report.rows[:3], (0, 2, 4)):
+        z = model[k](h).detach()
+        assert row.saturation == 0.0  # a relu never flattens out
+        assert row.inactive == pytest.approx((z <= 0).double().mean().item(), abs=1e-12)
+        assert 0.3 < row.inactive < 0.7  # about half, in a healthy He-initialised layer
+        h = torch.relu(z)
+    first = _table_rows(report)[0]
+    assert list(first)[5:7] == ["saturated", "inactive"]  # side by side
+    assert (first["saturated"], first["inactive"]) == ("0%", f"{100 * report.rows[0].inactive:.0f}%")
+    assert report.verdict == "healthy" and "saturat" not in report.reason
+
+
+def test_leaky_relu_is_neither_and_a_leak_of_0_is_a_relu():
+    X, y = batch()
+    report = gradient_health(mlp(2, nn.LeakyReLU, init="he"), X, y)
+    assert all(row.saturation == 0.0 and row.inactive == 0.0 for row in report.rows[:2])
+    no_leak = gradient_health(mlp(2, lambda: nn.LeakyReLU(negative_slope=0.0), init="he"), X, y)
+    assert all(0.3 < row.inactive < 0.7 for row in no_leak.rows[:2])
+
+
+class ReluRNN(nn.Module):
+    """A relu nn.RNN and a readout: its state is exactly 0 where the unit is inactive."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = nn.RNN(2, 16, nonlinearity="relu", batch_first=True)
+        self.readout = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.readout(self.rnn(x)[0][:, -1])[:, 0]
+
+
+def test_relu_rnn_states_are_inactive_where_they_are_0():
+    x, y = make_adding_task(32, 10, np.random.default_rng(0))
+    model = ReluRNN()
+    report = gradient_health(model, x, y)
+    h = model.rnn(torch.from_numpy(x).float())[0]
+    assert report.rows[0].name == "rnn" and report.rows[0].saturation == 0.0
+    assert report.rows[0].inactive == pytest.approx((h == 0).double().mean().item(), abs=1e-12)
+    assert report.rows[0].inactive > 0
+
+
+# --- layer names: 1..L in an nn.Sequential, module names otherwise ------------------------
+
+def test_sequential_layers_are_numbered_1_to_L_in_table_verdict_and_plot():
+    X, y = batch()
+    report = gradient_health(mlp(6, nn.Sigmoid), X, y)
+    assert report.names == [str(k) for k in range(1, 8)]
+    assert [row.module for row in report.rows] == [str(k) for k in range(0, 13, 2)]
+    assert [line.split()[0] for line in report.table().splitlines()[2:9]] == report.names
+    assert report.verdict == "vanishing" and "first layer (1) " in report.reason and "last layer's (7)" in report.reason
+    fig, (ax,) = new_figure()
+    health_plot(ax, report)
+    np.testing.assert_array_equal(ax.get_xticks(), np.arange(1, 8))
+    assert [t.get_text() for t in ax.get_xticklabels()] == report.names
+
+
+def test_residual_sequential_is_numbered_too():
+    config = NetConfig(depth=4, width=8, activation="relu", init="he", n_in=8, residual=True)
+    model = to_torch(init_params(config, np.random.default_rng(0)), "relu", residual=True)
+    report = gradient_health(model, *batch())
+    assert report.names == ["1", "2", "3", "4", "5"]
+    assert report.rows[1].module == "2.branch.0"  # the Linear inside the first ResidualBlock
+    assert all(0.2 < row.inactive < 0.8 for row in report.rows[:4])
+
+
+def test_models_with_named_submodules_keep_their_names():
+    x, y = make_adding_task(64, 20, np.random.default_rng(0))
+    report = gradient_health(RNNRegressor(2, hidden=8, radius=1.0, rng=np.random.default_rng(0)), x, y, lr=5.0)
+    assert report.names == ["rnn", "readout"] == [row.module for row in report.rows]
+    table = report.table().splitlines()
+    assert [line.split()[0] for line in table[2:4]] == ["rnn", "readout"]
+    assert report.verdict == "exploding" and "would move layer 'readout' by" in report.reason
+
+
+# --- every verdict agrees with the table beside it -------------------------------------
+
+def _table_rows(report) -> list:
+    """The printed table as dicts, header -> cell (columns are two or more spaces apart)."""
+    lines = report.table().splitlines()
+    headers = re.split(r"\s{2,}", lines[0])
+    return [dict(zip(headers, re.split(r"\s{2,}", line))) for line in lines[2:2 + len(report.rows)]]
+
+
+def _deep(activation, init, depth=10):
+    config = NetConfig(depth=depth, width=16, activation=activation, init=init, n_in=8)
+    return to_torch(init_params(config, np.random.default_rng(0)), activation)
+
+
+def _insurance():
+    X, y, _, _ = insurance_split()
+    return X, y
+
+
+def _adding():
+    return make_adding_task(1000, 20, np.random.default_rng(0))
+
+
+CASES = {  # name: (model, data, lr, verdict)
+    "deep sigmoid, Xavier": (lambda: _deep("sigmoid", "xavier"), batch, 0.1, "vanishing"),
+    "deep ReLU, He": (lambda: _deep("relu", "he"), batch, 0.1, "healthy"),
+    "ReLU with N(0, 1) weights": (broken_relu_network, _insurance, None, "exploding"),
+    "RNN, radius 1.5, lr 0.3": (lambda: RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0)),
+                                _adding, 0.3, "exploding"),
+    "shallow ReLU, He": (lambda: mlp(2, nn.ReLU, init="he"), batch, None, "healthy"),
+}
+COMPARE = re.compile(r"the first layer \((?P<first>\d+|'[^']+')\) gets a gradient (?P<factor>\S+) times "
+                     r"the last layer's \((?P<last>\d+|'[^']+')\)")
+STEP = re.compile(r"one SGD step with lr (?P<lr>\S+) would move layer (?P<layer>\d+|'[^']+') by "
+                  r"(?P<factor>\S+) times its own size")
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_the_verdict_names_layers_and_numbers_of_its_table(case):
+    build, data, lr, expected = CASES[case]
+    report = gradient_health(build(), *data(), lr=lr)
+    table = _table_rows(report)
+    assert report.table().splitlines()[-1] == f"verdict: {report.verdict} ({report.reason})"
+    assert report.verdict == expected, report.reason
+    assert all(row["non-finite g/w"] == "0/0" for row in table)
+    layers = [row["layer"] for row in table]
+    grad = {row["layer"]: float(row["grad norm"]) for row in table}
+    update = {row["layer"]: float(row["update ratio"]) for row in table}
+    compare, step = COMPARE.search(report.reason), STEP.search(report.reason)
+    assert compare or step, report.reason
+    if compare:
+        first, last = (compare[k].strip("'") for k in ("first", "last"))
+        assert (first, last) == (layers[0], layers[-1])  # these models run their layers in table order
+        ratio = grad[first] / grad[last]  # from the printed norms, two digits each
+        assert float(compare["factor"]) == pytest.approx(ratio, rel=0.4)  # the factor has one or two digits
+    if step:
+        layer = step["layer"].strip("'")
+        assert float(step["lr"]) == report.lr
+        assert float(step["factor"]) == pytest.approx(update[layer], rel=0.06)
+        assert update[layer] == max(update.values()) > EXPLODING_UPDATE_RATIO
+    if report.verdict == "vanishing":
+        assert compare and ratio < 1e-3
+    elif report.verdict == "healthy":
+        assert compare and 1e-3 <= ratio <= 1e3 and max(update.values()) <= EXPLODING_UPDATE_RATIO
+    else:
+        assert step or ratio > 1e3
+    # Saturation is read off the same table: a ReLU layer shows none, its inactive units instead.
+    if "saturat" in report.reason:
+        assert any(row["saturated"] not in ("0%", "-") for row in table)
+    if "ReLU" in case:
+        assert all(row["saturated"] in ("0%", "-") for row in table)
+        assert all(20 <= int(row["inactive"][:-1]) <= 80 for row in table[:-1])
+    if "sigmoid" in case:
+        assert all(row["inactive"] in ("0%", "-") for row in table)

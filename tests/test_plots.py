@@ -25,6 +25,17 @@ def test_describe_problem_uses_given_labels():
     assert describe_problem([1.0, np.inf], "layer", [1, 2]) == "overflowed to inf at layer 2"
 
 
+def test_describe_problem_backward_names_where_the_trouble_began():
+    # A gradient flowing back from step 3: it overflows at step 2, and the steps before
+    # only inherit the inf (step 0 as NaN, inf - inf): step 2 is the one to name.
+    flowed = [np.nan, np.inf, np.inf, 1e200]
+    assert describe_problem(flowed, "step", backward=True) == "overflowed to inf at step 2"
+    assert describe_problem(flowed, "step") == "became NaN at step 0"  # forward reading: the first entry
+    assert describe_problem([0.0, 0.0, 1e-310, 1.0], "step", backward=True) == "underflowed to exactly 0 at step 1"
+    assert describe_problem([np.nan, np.nan, 1.0], "step", [5, 6, 7], backward=True) == "became NaN at step 6"
+    assert describe_problem([1e-3, 1.0, 1e3], "step", backward=True) == ""
+
+
 def test_fit_log_ylim_covers_every_drawable_value():
     fig, (ax,) = new_figure()
     ax.set_yscale("log")
@@ -112,3 +123,26 @@ def test_fit_count_xlim_changes_the_ticks_rarely_along_a_drag():
         assert last <= top <= 1.7 * last + 2
         tops.append(top)
     assert sum(a != b for a, b in zip(tops, tops[1:])) <= 12
+
+
+def _shaded(ax) -> dict:
+    """label -> [(min z, max z) of each region] that activation_panel shaded, rounded to 0.1."""
+    return {band.get_label(): [(round(p.vertices[:, 0].min(), 1), round(p.vertices[:, 0].max(), 1))
+                               for p in band.get_paths()] for band in ax.collections}
+
+
+def test_activation_panel_shades_saturated_and_inactive_apart():
+    from helpers.plots import activation_panel
+
+    fig, (ax,) = new_figure()
+    activation_panel(ax, "relu")
+    assert _shaded(ax) == {"inactive: f' = 0": [(-8.0, 0.0)]}  # relu's flat side, not "saturated"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][2:] == ["inactive: f' = 0"]
+    fig, (ax,) = new_figure()
+    activation_panel(ax, "sigmoid")
+    # sigmoid'(z) < 0.025 where |z| > 3.64: both tails, and not the middle.
+    assert _shaded(ax) == {"saturated: f' < 10% of max": [(-8.0, -3.6), (3.6, 8.0)]}
+    for name in ("leaky_relu", "linear"):  # straight lines: nothing to shade
+        fig, (ax,) = new_figure()
+        activation_panel(ax, name)
+        assert _shaded(ax) == {}

@@ -14,7 +14,7 @@ from helpers.chain import chain_bound_curve
 from helpers.data import insurance_batch
 from helpers.network import NetConfig, init_params, to_torch, torch_layer_gradients
 from helpers.plots import log_safe
-from helpers.rnn import RNNRegressor
+from helpers.rnn import RNNRegressor, init_rnn, rnn_forward
 from helpers.tasks import make_adding_task
 from helpers.training import train
 from helpers.widgets import LiveFigure, figure_png, float_slider, live_figure, set_live_mode
@@ -37,7 +37,8 @@ def clipping_rescue(mode):
 
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
            live.layer_gradients, live.scalar_recurrence, live.bptt_gradients, clipping_rescue,
-           live.cliff_descent, live.forget_path, live.gated_gradients, live.remedies_lab]
+           live.cliff_descent, live.forget_path, live.gated_gradients, live.remedies_lab,
+           live.first_word_influence]
 
 
 def control_values(control) -> list:
@@ -115,6 +116,28 @@ def test_saturation_histograms_are_distributions_and_saturation_grows_with_scale
     assert percents[2] >= 95  # z spread 100: almost every sigmoid unit is flat
     lf.controls["activation"].value = "linear"
     assert status(lf).startswith("0%")  # a linear unit never saturates
+
+
+def test_saturation_figure_calls_relus_flat_side_inactive_not_saturated():
+    lf = live.saturation(mode="agg")
+    shades = lf.fig.axes[0].patches[1:]  # the histogram, then the two shaded spans
+    assert {p.get_label() for p in shades} == {"saturated: f' < 10%"}
+    lf.controls["activation"].value = "relu"
+    readings = []
+    for scale in (0.1, 1.0, 10.0):  # rescaling z never changes its sign
+        lf.controls["scale"].value = scale
+        text = status(lf)
+        assert text.startswith("0% saturated") and "of units saturated" not in text
+        readings.append(int(text.split("% inactive (pass back exactly 0)")[0].split()[-1]))
+    assert readings[0] == readings[1] == readings[2] and 40 <= readings[0] <= 60
+    assert {p.get_label() for p in shades} == {"inactive: f' = 0"}
+    left, right = shades
+    assert (left.get_x(), left.get_x() + left.get_width()) == pytest.approx((-live.Z_RANGE, 0.0))
+    assert right.get_width() == 0.0  # z > 0 passes back a full 1: nothing shaded there
+    names = [t.get_text() for t in lf.fig.axes[0].texts if t.get_visible()]
+    assert "inactive: f' = 0" in names and not any(name.startswith("saturated") for name in names)
+    lf.controls["activation"].value = "leaky_relu"  # never inactive, never saturated
+    assert status(lf) == "0% of units saturated" and all(p.get_width() == 0.0 for p in shades)
 
 
 def test_sigmoid_chain_measured_stays_below_bound_and_linear_meets_it():
@@ -272,6 +295,49 @@ def test_bptt_gradients_stay_under_the_bound_and_meet_it_for_a_linear_orthogonal
     np.testing.assert_allclose(line_y(lf)[0] / line_y(lf)[-1], 1.5 ** 30, rtol=1e-9)
 
 
+def expected_log10_norms(rho: float, T: int) -> np.ndarray:
+    """log10 ||dL/dh_t||, t = 0..T, for the figure's linear orthogonal RNN, without a backward pass.
+
+    dL/dh_T = dout @ W_y with dout = 2 out (squared error against 0, batch 1); every step
+    back multiplies the norm by exactly rho (rho times an orthogonal matrix). In log
+    space nothing overflows, however large the norm.
+    """
+    params = init_rnn(32, live.RNN_INPUTS, 1, np.random.default_rng(0), recurrent="orthogonal", radius=rho)
+    xs = np.random.default_rng(0).standard_normal((1, live.MAX_T, live.RNN_INPUTS))[:, :T]
+    out = rnn_forward(params, xs, "linear").out[0, 0]  # about rho^T: a float64 for every slider setting
+    last = np.log10(2 * abs(out)) + np.log10(np.linalg.norm(params.W_y))
+    return last + (T - np.arange(T + 1)) * np.log10(rho)
+
+
+def test_bptt_gradients_draw_huge_finite_norms_and_name_the_step_of_a_real_overflow():
+    lf = live.bptt_gradients(mode="agg")
+    lf.controls["activation"].value, lf.controls["T"].value = "linear", 200
+    lf.controls["radius"].value = 3.0
+    expected = expected_log10_norms(lf.controls["radius"].value, 200)
+    measured = line_y(lf)
+    # About 8e189 at step 0: its squares are beyond float64, the norm is not.
+    assert 189 < expected[0] < 190 and np.all(np.isfinite(measured))
+    np.testing.assert_allclose(np.log10(measured), expected, rtol=0, atol=1e-12)
+    assert "overflow" not in status(lf) and "first step / last step = 2.7e+95" in status(lf)
+
+    # At the slider's end the true norm passes float64's largest value on the way back.
+    lf.controls["radius"].value = live.MAX_RADIUS
+    expected = expected_log10_norms(lf.controls["radius"].value, 200)
+    beyond = np.flatnonzero(expected > np.log10(np.finfo(np.float64).max))
+    assert beyond.size and beyond[-1] < 200
+    text = status(lf)
+    assert text.startswith("gradient overflowed to inf at step "), text
+    step = int(text.rsplit(" ", 1)[1])
+    # Named where it happened, not at step 0: an entry of dh_t overflows only once the
+    # norm has, and at most one step later (the largest of the 32 entries is at least
+    # the norm / sqrt(32), and each step back multiplies the norm by rho = 10 > sqrt(32)).
+    assert step in (beyond[-1], beyond[-1] - 1)
+    measured = line_y(lf)
+    assert np.all(np.isnan(measured[:step + 1]))  # inf there, NaN before it: nothing drawn
+    drawn = np.flatnonzero(expected < 299)
+    np.testing.assert_allclose(np.log10(measured[drawn]), expected[drawn], rtol=0, atol=1e-12)
+
+
 def test_clipping_rescue_shows_the_chosen_run_and_a_threshold_only_for_norms():
     free, runs = small_clipping_runs()
     lf = live.clipping_rescue(free, runs, mode="agg")
@@ -396,3 +462,58 @@ def test_neighbouring_slider_values_are_blits_and_new_ticks_are_full_draws():
     lf.controls["depth"].value = 3  # new x-range: the background must be redrawn
     assert lf.full_draws - start >= 1
     assert lf.fig.axes[0].get_xlim()[1] < 6
+
+
+def notebook_04_ratios(input_scale, radius, activation="tanh"):
+    """Notebook 04's ratio cell, one sentence per gap: ((21,) ||dL/dx_first|| / ||dL/dx_last|| for
+    gaps 0, 5, ..., 100, the share of saturated units and the rms of f' along the gap-100 sentence)."""
+    from helpers.activations import get_activation, saturation_fraction
+    from helpers.rnn import init_rnn, input_gradient_norms, output_loss, rnn_bptt, rnn_forward
+    from helpers.tasks import make_tense_task
+
+    sentence = make_tense_task(1, gap=100, rng=np.random.default_rng(3))
+    x = sentence.one_hot()[0]
+    p = init_rnn(32, sentence.vocab_size, 2, np.random.default_rng(0), radius=radius, input_scale=input_scale)
+    ratios = []
+    for gap in range(0, 101, 5):
+        cache = rnn_forward(p, np.concatenate([x[:1], x[1:1 + gap], x[-1:]])[None], activation)
+        influence = input_gradient_norms(p, cache, rnn_bptt(p, cache, output_loss(cache.out, sentence.labels, "ce").dout))
+        ratios.append(influence[0] / influence[-1])
+    rms = np.sqrt(np.mean(get_activation(activation).df(cache.zs) ** 2))
+    return np.array(ratios), saturation_fraction(cache.zs, activation), rms
+
+
+def saturated_percent(lf: LiveFigure) -> int:
+    return int(status(lf, ax=1).split("%")[0])
+
+
+@pytest.mark.parametrize("input_scale,radius", [(6.7, 1.0), (1.0, 1.5)])
+def test_first_word_influence_draws_the_notebook_ratios_and_saturated_share(input_scale, radius):
+    lf = live.first_word_influence(mode="agg")
+    lf.controls["input_scale"].value, lf.controls["radius"].value = input_scale, radius
+    expected, saturated, rms = notebook_04_ratios(input_scale, radius)
+    np.testing.assert_allclose(line_y(lf), expected, rtol=1e-9)  # one batch of zero-padded rows, one sentence per gap
+    assert saturated_percent(lf) == round(100 * saturated)
+    assert f"rms f' = {rms:.2f}" in status(lf, ax=1)
+    assert f"{expected[9]:.1g}" in status(lf)  # the reading at gap 45
+
+
+def test_first_word_influence_fades_faster_and_saturates_more_with_a_larger_input_scale():
+    lf = live.first_word_influence(mode="agg")
+    lf.controls["radius"].value = 1.0
+    at_45, percents = [], []
+    for input_scale in (0.5, 1.0, 3.0, 6.7, 10.0):
+        lf.controls["input_scale"].value = input_scale
+        at_45.append(line_y(lf)[9])
+        percents.append(saturated_percent(lf))
+    assert all(a > b for a, b in zip(at_45, at_45[1:]))
+    assert at_45[1] > 1e6 * at_45[3]  # input scale 1 against the tense task's 6.7
+    assert percents[1] == 0 and percents[2] < percents[3] < percents[4]
+    lf.controls["activation"].value = "linear"  # no curvature: the input scale changes nothing
+    lines = []
+    for input_scale in (0.5, 6.7):
+        lf.controls["input_scale"].value = input_scale
+        lines.append(line_y(lf))
+        assert saturated_percent(lf) == 0
+    # Equal but for rounding: the softmax's gradient loses digits as the outputs grow with the scale.
+    np.testing.assert_allclose(lines[0], lines[1], rtol=1e-3)
