@@ -1,15 +1,93 @@
-"""Claims the notebooks make in prose, each set up as the sentence says and checked.
+r"""Claims the notebooks make in prose, each set up as the sentence says and checked.
 
-A test's name names the notebook; its docstring quotes the claim.
+A test's docstring starts with its notebook's number and a colon and quotes the
+sentence it checks in double quotes, copied exactly from the notebook's markdown
+(whitespace aside; "..." joins two pieces of one sentence). Text a notebook prints
+from a code cell (the symptom table of 07) is quoted in «guillemets» and copied
+exactly from that code cell. The last tests below keep those quotes honest: a
+"What to look for" paragraph without a test, or a quote that no longer appears in
+its notebook, fails, so a rewritten sentence gets its test looked at again.
+
+Vague words get a number here, said in the docstring: "about x" is within 10% of x,
+"about 10^k" within a factor 2 of 10^k, "level" or "flat" within a factor 2.
 """
+import ast
 import json
+import re
 import subprocess
 import sys
+from functools import lru_cache
+from pathlib import Path
 
+import ipywidgets
 import numpy as np
+import pytest
+import torch
 
+from helpers import live
+from helpers.activations import (
+    get_activation,
+    relu_prime,
+    saturated,
+    saturation_fraction,
+    sigmoid,
+    sigmoid_prime,
+)
+from helpers.chain import chain_bound, chain_forward_backward, factor_products
+from helpers.data import insurance_batch, load_insurance, standardize
 from helpers.execute import CPU_SETTINGS, OTHER_CPU, kernel_env
+from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.init import he_normal, he_std, orthogonal, xavier_std
+from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
+from helpers.network import NetConfig, init_params, numpy_layer_gradients
 from helpers.sequence import MACHINE_TOLERANCE, stored_point
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+CLAIM_MODULES = [ROOT / "tests" / "test_claims.py"]
+LN2 = float(np.log(2.0))
+
+
+# --- reading the live figures -----------------------------------------------------------
+
+def line(lf, gid: str = "measured", ax: int = 0):
+    r"""(x, y) of the line called `gid` in panel `ax`, as floats (NaN where nothing is drawn)."""
+    (found,) = [l for l in lf.fig.axes[ax].lines if l.get_gid() == gid]
+    return np.asarray(found.get_xdata(), dtype=float), np.asarray(found.get_ydata(), dtype=float)
+
+
+def line_y(lf, gid: str = "measured", ax: int = 0) -> np.ndarray:
+    return line(lf, gid, ax)[1]
+
+
+def status(lf, ax: int = 0) -> str:
+    return " ".join(t.get_text() for t in lf.fig.axes[ax].texts if t.get_visible())
+
+
+def set_controls(lf, **values):
+    """Set `lf`'s controls as a reader would, one at a time, and return the figure."""
+    for name, value in values.items():
+        lf.controls[name].value = value
+    return lf
+
+
+def within(value, target, rel=0.1) -> bool:
+    return abs(value - target) <= rel * abs(target)
+
+
+def within_factor(value, target, factor=2.0) -> bool:
+    return target / factor <= value <= target * factor
+
+
+def flat(values) -> bool:
+    r"""Every value drawable and all the same (to rounding)."""
+    v = np.asarray(values, dtype=float)
+    return bool(np.isfinite(v).all() and v.max() <= v.min() * (1 + 1e-12))
+
+
+def slider_positions(control) -> np.ndarray:
+    r"""Every value a FloatSlider can be dragged to."""
+    return np.round(np.arange(control.min, control.max + control.step / 2, control.step), 10)
 
 
 def run_as(setting: dict, code: str):
@@ -76,8 +154,9 @@ def test_06_a_run_balanced_between_learning_and_not_can_tip_either_way():
 
 
 def test_03_deep_sigmoid_networks_plateau_at_ln2_and_their_first_layers_barely_move():
-    """03: the deep sigmoid networks "sit near ln 2 ~ 0.69" at learning rate 0.1, and "the first layers'
-    move many thousands of times less" than the last in the 10-layer network."""
+    r"""03: the deep sigmoid networks "sit near $\ln 2 \approx 0.69$, the loss of guessing 50/50, for the whole run"
+    at learning rate 0.1, and "the first layers' move many thousands of times less" than the last in the 10-layer
+    network."""
     from helpers.data import load_insurance, standardize
     from helpers.network import NetConfig, init_params, to_torch
     from helpers.training import train
@@ -92,3 +171,1477 @@ def test_03_deep_sigmoid_networks_plateau_at_ln2_and_their_first_layers_barely_m
         change = log.rel_weight_change.mean(axis=0)
         if depth == 10:
             assert change[-1] / change[0] > 1000
+
+
+# --- live figures, driven to the positions the prose names ------------------------------
+
+def spread(values) -> float:
+    """Largest over smallest: how far a line strays from level."""
+    return float(np.nanmax(values) / np.nanmin(values))
+
+
+def test_03_one_layer_back_passes_scale_times_rms_slope_and_breaks_even_near_scale_10():
+    """03: "each layer passes back about 0.23 of the gradient it receives", "to about 0.16 at scale 4 and 0.10
+    at scale 10", "at scale 4 each layer still passes back only about 0.6", "the break-even $\\sqrt{\\chi} = 1$ comes
+    near scale 10, where more than half of the units are saturated"."""
+    from helpers.activations import saturation_fraction, sigmoid_prime
+    from helpers.data import insurance_batch
+    from helpers.network import NetConfig, init_params, numpy_layer_gradients
+
+    x, y = insurance_batch()
+    per_layer, rms_slope, saturated = {}, {}, {}
+    for scale in (1.0, 4.0, 9.0, 10.0, 11.0):
+        config = NetConfig(depth=10, width=32, activation="sigmoid", init="xavier", weight_scale=scale)
+        grads = numpy_layer_gradients(init_params(config, np.random.default_rng(0)), x, y, "sigmoid")
+        a = grads.act_norms
+        per_layer[scale] = (a[0] / a[-1]) ** (1 / (a.size - 1))  # the geometric mean of the steps back
+        z = np.concatenate([z.ravel() for z in grads.zs[1:]])
+        rms_slope[scale] = np.sqrt(np.mean(sigmoid_prime(z) ** 2))
+        saturated[scale] = saturation_fraction(z, "sigmoid")
+    assert abs(per_layer[1.0] - 0.23) < 0.01 and abs(rms_slope[1.0] - 0.23) < 0.01
+    assert abs(rms_slope[4.0] - 0.16) < 0.01 and abs(rms_slope[10.0] - 0.10) < 0.01
+    assert abs(per_layer[4.0] - 0.6) < 0.05
+    assert per_layer[9.0] < 1 < per_layer[11.0] and abs(per_layer[10.0] - 1) < 0.05
+    assert saturated[10.0] > 0.5
+
+
+def test_03_what_to_look_for_in_the_layer_gradient_figure():
+    """03: "the measured norms (dots) fall along the dashed theory line, about six orders of magnitude over 10
+    sigmoid layers", "the first layer gets less than $10^{-30}$ of the last layer's gradient", "both lines stay
+    within a factor of 10 of level even at depth 50", "about a million times more at depth 50", "falls about a
+    hundred-million-fold", "all of them near $10^{-9}$", "with every weight gradient at least a million times
+    larger than with Xavier"."""
+    from helpers import live
+
+    lf = live.layer_gradients(mode="agg")
+    weights, acts, theory = line_y(lf, "weight_grads"), line_y(lf, "act_grads"), line_y(lf, "theory")
+    assert np.all(np.abs(np.log10(theory / acts)) < 0.3)  # along the line: within a factor 2 at every layer
+    assert 0.5e6 < spread(weights) < 5e6 and weights[0] < weights[-1]
+    set_controls(lf, depth=50)
+    assert line_y(lf, "weight_grads")[0] / line_y(lf, "weight_grads")[-1] < 1e-30
+    set_controls(lf, activation="tanh")
+    assert spread(line_y(lf, "weight_grads")) < 10 and spread(line_y(lf, "act_grads")) < 10
+    set_controls(lf, scale=3.0)
+    weights = line_y(lf, "weight_grads")
+    assert within_factor(weights[0] / weights[-1], 1e6, 3)
+    set_controls(lf, scale=1.0, activation="relu")
+    xavier, acts = line_y(lf, "weight_grads"), line_y(lf, "act_grads")
+    assert within_factor(acts[-1] / acts[0], 1e8, 3)
+    assert spread(xavier) < 10 and np.all((xavier > 1e-10) & (xavier < 1e-8))
+    set_controls(lf, init="he")
+    he = line_y(lf, "weight_grads")
+    assert spread(he) < 12 and spread(line_y(lf, "act_grads")) < 12
+    assert he.min() > 1e6 * xavier.max()
+
+
+def test_03_the_relu_network_moves_every_layer_by_a_similar_amount():
+    """03: "The ReLU network with He initialisation moves every layer by a similar amount" (within a factor 3 of
+    the last layer's, against many thousands for the 10-layer sigmoid network)."""
+    from helpers.data import load_insurance, standardize
+    from helpers.network import NetConfig, init_params, to_torch
+    from helpers.training import train
+
+    data = load_insurance()
+    X, _, _ = standardize(data.X)
+    config = NetConfig(depth=10, width=16, activation="relu", init="he", n_in=4)
+    model = to_torch(init_params(config, np.random.default_rng(0)), "relu")
+    change = train(model, X, data.y, steps=500, lr=0.1, progress=False).rel_weight_change.mean(axis=0)
+    assert spread(change) < 3
+
+
+def test_04_the_scalar_recurrence_climbs_left_to_right_below_1_and_falls_above():
+    """04: "the line climbs from left to right, because the gradient shrinks as it flows back", "above 1 it falls
+    from left to right", "both dotted reference lines run off by tens of orders of magnitude", "even $w = 0.99$
+    loses a factor of 7 over 200 steps", and the figure says which way the gradient flows."""
+    from helpers import live
+
+    lf = live.scalar_recurrence(mode="agg")
+    assert "right to left" in lf.fig.axes[0].get_xlabel()
+    line = line_y(lf)
+    assert np.all(np.diff(line) > 0) and within_factor(line[-1] / line[0], 1e6, 1.1)  # w = 0.5, T = 20
+    for w in (1.2, 1.5, 2.0):
+        assert np.all(np.diff(line_y(set_controls(lf, w=w))) < 0)
+    set_controls(lf, T=200)
+    assert line_y(lf, "w=0.5")[0] < 1e-20 and line_y(lf, "w=1.5")[0] > 1e20
+    assert np.all(line_y(set_controls(lf, w=1.0)) == 1.0)
+    for w in (0.99, 1.01):
+        assert 6.5 < spread(line_y(set_controls(lf, w=w))) < 7.5
+
+
+def test_04_half_loses_a_million_in_20_steps_and_one_and_a_half_gains_as_much_in_34():
+    """04: "One unit with $w = 0.5$ loses a factor $2^{20} \\approx 10^6$ in 20 steps; $w = 1.5$ gains as much in
+    about 34"."""
+    from helpers.rnn import scalar_bptt
+
+    assert within_factor(1 / scalar_bptt(0.5, 20, "linear")[0], 1e6, 1.1)
+    assert within_factor(scalar_bptt(1.5, 34, "linear")[0], 1e6, 1.1)
+
+
+def test_06_a_forget_bias_keeps_memory_for_one_over_one_minus_sigma_steps():
+    """06: "$\\sigma(0) = 0.5$ halves the memory at every step, $\\sigma(3) \\approx 0.95$ keeps it for about 20
+    steps", "$\\sigma(5) \\approx 0.993$ for about 150"."""
+    from helpers.activations import sigmoid
+
+    assert sigmoid(0.0) == 0.5
+    for bias, steps, gate in ((3.0, 20, 0.95), (5.0, 150, 0.993)):
+        assert round(float(sigmoid(bias)), 3 if bias == 5 else 2) == gate
+        lasts = 1 / (1 - sigmoid(bias))
+        assert within_factor(lasts, steps, 1.1)
+        assert within_factor(sigmoid(bias) ** lasts, np.exp(-1), 1.05)
+
+
+def test_06_what_to_look_for_in_the_forget_path_figure():
+    """06: "at bias 0 the memory of step 0 is down to about $10^{-15}$ after 50 steps", "the product flattens
+    towards 1, and the full gradient stops vanishing altogether", "a quarter of the signal still arrives through
+    the cell path alone"."""
+    from helpers import live
+
+    lf = set_controls(live.forget_path(mode="agg"), T=50, forget_bias=0.0)
+    assert within_factor(line_y(lf)[0], 1e-15, 3)
+    first = []
+    for bias in (3.0, 5.0):
+        set_controls(lf, forget_bias=bias)
+        first.append(line_y(lf)[0])
+        full = line_y(lf, "cell_grad")
+        assert full.min() > 0.5 and full[0] > full[-1]  # no vanishing; more at the early steps
+    assert first[0] < first[1] < 1
+    assert abs(line_y(set_controls(lf, T=200))[0] - 0.25) < 0.03
+
+
+def test_06_what_to_look_for_rnn_lstm_and_gru_side_by_side():
+    """06: "the LSTM already keeps about ten thousand times more gradient at step 0 than the RNN", "the LSTM's line
+    stays within a factor of about 20 of the last step's over all 50 steps, while the RNN's falls by ten orders of
+    magnitude", "vanishes like the RNN here"."""
+    from helpers import live
+
+    lf = live.gated_gradients(mode="agg")
+    assert lf.values["T"] == 50 and lf.values["forget_bias"] == 1.0
+    assert within_factor(line_y(lf, "lstm")[0] / line_y(lf, "rnn")[0], 1e4, 3)
+    assert within_factor(line_y(lf, "gru")[0], line_y(lf, "rnn")[0], 10)
+    set_controls(lf, forget_bias=5.0)
+    assert spread(line_y(lf, "lstm")) < 25
+    assert within_factor(line_y(lf, "rnn")[0], 1e-10, 3)
+
+
+GATES = """
+import json, numpy as np, torch
+from helpers.gated import LSTMParams, lstm_forward
+from helpers.sequence import INPUT_SCALE, GATE_BIAS, SequenceModel
+from helpers.tasks import make_tense_task
+from helpers.training import train
+task = make_tense_task(2000, gap=20, rng=np.random.default_rng(0))
+def new_lstm():
+    return SequenceModel("lstm", task.vocab_size, rng=np.random.default_rng(0), input_scale=INPUT_SCALE["tense"],
+                         forget_bias=GATE_BIAS)
+untrained, model = new_lstm(), new_lstm()
+train(model, task.one_hot(), task.labels, steps=300, lr=0.01, optimizer="adam", batch_size=64,
+      generator=torch.Generator().manual_seed(0), progress=False)
+held_out = make_tense_task(500, gap=20, rng=np.random.default_rng(7))
+out = []
+for m in (untrained, model):
+    cache = lstm_forward(LSTMParams(*(getattr(m.rnn, n).detach().double().numpy() for n in
+                                      ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))), held_out.one_hot())
+    c, a = cache.cs[:, -1], held_out.labels
+    sep = np.abs(c[a == 1].mean(0) - c[a == 0].mean(0)) / c.std(0)
+    kept = np.median(np.prod(cache.f[:, 1:-1], axis=1), axis=0)
+    out.append(dict(above=float(np.mean(cache.f > 0.9)), sep=sep.tolist(), kept=kept.tolist()))
+print(json.dumps(out))
+"""
+
+
+def test_06_training_chooses_what_to_remember_the_bias_made_the_gates_near_1():
+    """06: "the forget gates sit close to 1 before any training, because their bias of 3", "Training raised the share
+    of forget gates above 0.9 only a little", "separates the two answers by about two standard deviations", "keep
+    more than twice as much of the time marker's memory across the fillers as before"."""
+    before, after = run_as({}, GATES)
+    assert before["above"] > 0.6 and 0 < after["above"] - before["above"] < 0.15
+    carriers = np.argsort(after["sep"])[-3:]
+    for unit in carriers:
+        assert before["sep"][unit] < 0.3 and abs(after["sep"][unit] - 2) < 0.3
+        assert after["kept"][unit] > 2 * before["kept"][unit]
+
+
+def test_06_the_stored_sweep_says_what_the_paragraph_under_it_says():
+    """06: "the RNN is at chance from a gap of about 45, while both gated cells still answer correctly at 100",
+    "three of its five seeds still learning when the budget ran out", "the RNN sits at the baseline from 25 steps on",
+    "the GRU solves every length, and the LSTM solves lengths up to about 50 within this budget and beats the
+    baseline beyond". Chance is within 0.05 of 0.5; solving the adding problem is a mean squared error below 0.05."""
+    from helpers.sequence import load_sweep, mean_over_seeds
+    from helpers.tasks import ADDING_BASELINE_MSE
+
+    sweep = load_sweep()
+
+    def means(task, kind):
+        return dict(zip(*mean_over_seeds(sweep, task, kind)))
+
+    rnn, lstm, gru = (means("tense", kind) for kind in ("rnn", "lstm", "gru"))
+    assert all(abs(acc - 0.5) < 0.05 for gap, acc in rnn.items() if gap >= 45)
+    assert all(acc > 0.55 for gap, acc in rnn.items() if gap < 45)  # "from ... about 45": above chance before
+    assert lstm[100] > 0.95 and gru[100] > 0.95
+    at_70 = [row["metric"] for row in sweep if (row["task"], row["kind"], row["gap"]) == ("tense", "lstm", 70)]
+    assert sorted(at_70)[:3] == [a for a in sorted(at_70) if 0.55 < a < 0.9] and len(at_70) == 5
+    rnn, lstm, gru = (means("adding", kind) for kind in ("rnn", "lstm", "gru"))
+    assert all(abs(mse - ADDING_BASELINE_MSE) < 0.01 for length, mse in rnn.items() if length >= 25)
+    assert all(mse < 0.05 for mse in gru.values())
+    assert all(mse < 0.05 for length, mse in lstm.items() if length <= 50)
+    assert all(0.05 < mse < ADDING_BASELINE_MSE for length, mse in lstm.items() if length > 50)
+
+
+# --- prediction exercises ask before they show -----------------------------------------
+
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+
+
+def _text_above(cells: list, end: int) -> str:
+    """The markdown and stored text outputs of cells[:end], as a reader sees them before cell `end`."""
+    parts = []
+    for cell in cells[:end]:
+        if cell["cell_type"] == "markdown":
+            parts.append("".join(cell["source"]))
+        for out in cell.get("outputs", []):
+            parts.append("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", "")))
+    # LaTeX powers such as 1.5^{50} or 10^{8}: read as the numbers they are.
+    return re.sub(r"(\d+(?:\.\d+)?)\s*\\times\s*10\^\{?(-?\d+)\}?", r"\1e\2", "\n".join(parts))
+
+
+def test_a_prediction_exercise_is_not_answered_above_it():
+    """Every "Predict, then check" exercise: no number the notebook shows before the exercise's answer cell (in
+    its prose or stored outputs) would pass the exercise's check."""
+    from helpers.exercises.core import evaluate, exercises
+
+    registry, answered = exercises(), {}
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        for i, cell in enumerate(cells):
+            found = re.fullmatch(r'check\("(\d\d\.\d)"\)\s*', "".join(cell["source"]))
+            if not found or "Predict, then check" not in "".join(cells[i - 2]["source"]):
+                continue
+            exercise = registry[found.group(1)]
+            shown = {float(n) for n in NUMBER.findall(_text_above(cells, i - 1))}
+            passing = [n for n in shown if evaluate(exercise, {exercise.answer: n}).status == "correct"]
+            if passing:
+                answered[exercise.id] = passing
+    assert not answered, f"answered above the exercise, by: {answered}"
+
+
+
+
+def test_05_a_scaled_rotation_grows_the_gradient_by_its_scale_per_step_and_tanh_tames_it():
+    """05: "multiplies the gradient by 1.5 at every step back", "After 50 steps the factor is $1.5^{50} \\approx 6
+    \\times 10^{8}$, and after 200 steps $1.5^{200} \\approx 10^{35}$", "the measured gradient climbs a straight line
+    towards the first step, exactly on the dashed bound", "Switch to tanh: saturation tames the growth" (by more
+    than a million times over 50 steps)."""
+    from helpers import live
+
+    assert within_factor(1.5 ** 50, 6e8, 1.1) and within_factor(1.5 ** 200, 1e35, 2)
+    lf = live.bptt_gradients(T=50, radius=1.5, activation="linear", mode="agg")
+    measured = line_y(lf)
+    np.testing.assert_allclose(measured, line_y(lf, "bound"), rtol=1e-9)
+    np.testing.assert_allclose(measured[:-1] / measured[1:], 1.5, rtol=1e-9)
+    tanh = line_y(set_controls(lf, activation="tanh"))
+    assert tanh[0] / tanh[-1] < 1e-6 * measured[0] / measured[-1]
+
+
+def test_05_weight_decay_pulls_the_radius_below_1_and_strong_decay_stays_near_the_baseline():
+    """05: "the radius falls below 1, where gradients can no longer explode", "strong decay leaves the network near
+    the baseline loss" (within 0.02 of 1/6 at decay 0.03 and 0.1, against 0.08 without)."""
+    import torch
+
+    from helpers.recurrent import spectral_radius
+    from helpers.rnn import RNNRegressor
+    from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task
+    from helpers.training import train
+
+    x, y = make_adding_task(1000, 20, np.random.default_rng(0))
+    for decay, below_1 in ((0.0, False), (0.03, True), (0.1, True)):
+        model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
+        log = train(model, x, y, steps=300, lr=0.1, loss="mse", batch_size=100, weight_decay=decay, progress=False,
+                    generator=torch.Generator().manual_seed(0))
+        radius = spectral_radius(model.rnn.weight_hh_l0.detach().double().numpy())
+        assert (radius < 1) == below_1
+        assert (abs(log.final_loss - ADDING_BASELINE_MSE) < 0.02) == below_1
+
+
+def test_05_the_cliff_wall_is_tens_of_thousands_of_times_steeper_and_throws_the_weight_far():
+    """05: "For $w$ up to about 1.95 the unit ends near $-1$; just past 1.96 its final state jumps to positive values",
+    "0.9 at $w = 2.2$", "a slope tens of
+    thousands of times steeper than anywhere else", "touch the wall and are thrown to $w \\approx 5.7$", "the
+    iterate bounces at the wall's foot instead of flying off", "With a small learning rate (0.1) no clipping is
+    needed within 30 steps"."""
+    from helpers import live
+    from helpers.cliff import TANH_CLIFF, cliff_loss
+
+    def settles(w):
+        h = TANH_CLIFF.h0
+        for _ in range(TANH_CLIFF.T):
+            h = np.tanh(w * h + TANH_CLIFF.bias)
+        return h
+
+    assert settles(1.95) < -0.9 and settles(1.97) < 0 < settles(2.0) and round(settles(2.2), 1) == 0.9
+    w = np.linspace(1.0, 6.0, 50001)
+    slopes = np.abs(cliff_loss(w)[1])
+    assert abs(w[slopes.argmax()] - 1.96) < 0.01 and 1e4 < slopes.max() / np.median(slopes) < 1e5
+    lf = live.cliff_descent(mode="agg")
+    path = np.asarray(next(l for l in lf.fig.axes[0].lines if l.get_gid() == "measured").get_xdata())
+    jump = np.argmax(np.abs(np.diff(path)))
+    assert np.all(np.diff(path[:jump + 1]) < 0) and abs(path[jump + 1] - 5.7) < 0.05
+    assert np.all(path[jump + 1:] > 5.6)  # it never comes back
+    set_controls(lf, clip=0.5)
+    path = np.asarray(next(l for l in lf.fig.axes[0].lines if l.get_gid() == "measured").get_xdata())
+    assert np.abs(np.diff(path)).max() <= 0.5 + 1e-12 and path.max() <= 2.6 and path.min() > 1.9
+    set_controls(lf, clip="off", lr=0.1)
+    path = np.asarray(next(l for l in lf.fig.axes[0].lines if l.get_gid() == "measured").get_xdata())
+    assert np.abs(np.diff(path)).max() < 0.1 and path.max() <= 2.6
+
+
+def test_05_nan_spreads_from_the_loss_to_the_gradients_to_every_weight_in_a_few_steps():
+    """05: "The loss overflows first; a couple of steps later the gradients do, and a single update turns every
+    recurrent weight into NaN; the next update takes the readout"."""
+    import torch
+
+    from helpers.rnn import RNNRegressor
+    from helpers.tasks import make_adding_task
+
+    x, y = make_adding_task(1000, 20, np.random.default_rng(0))
+    model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
+    x_t, y_t = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    batches = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).reshape(10, 100)
+    finite_loss, finite_grads, nan_after = [], [], []
+    for step in range(40):
+        loss = torch.nn.functional.mse_loss(model(x_t[batches[step % 10]]), y_t[batches[step % 10]])
+        model.zero_grad()
+        loss.backward()
+        finite_loss.append(bool(torch.isfinite(loss)))
+        finite_grads.append(all(bool(torch.isfinite(p.grad).all()) for p in model.parameters()))
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.3 * p.grad
+        nan_after.append({name: bool(p.isnan().all()) for name, p in model.named_parameters()})
+    k = finite_loss.index(False)
+    assert all(finite_grads[:k + 1]) and 1 <= finite_grads.index(False) - k <= 3
+    j = finite_grads.index(False)
+    recurrent = [name for name in nan_after[j] if name.startswith("rnn.")]
+    readout = [name for name in nan_after[j] if name.startswith("readout.")]
+    assert all(nan_after[j][name] for name in recurrent) and not any(nan_after[j][name] for name in readout)
+    assert all(nan_after[j + 1][name] for name in readout)
+
+
+def test_02_relu_is_never_saturated_but_half_its_units_are_inactive_at_every_scale():
+    """02: "0% saturated, but about half the units are inactive and pass back exactly 0 at every scale, while the
+    other half pass back a full 1" (about half: 45-55%)."""
+    from helpers import live
+
+    lf = set_controls(live.saturation(mode="agg"), activation="relu")
+    (bars,) = [a for a in lf.fig.axes[1].patches]  # the histogram of f'(z) / max f'
+    for scale in (0.1, 1.0, 3.0, 10.0):
+        set_controls(lf, scale=scale)
+        reading = status(lf)
+        assert "0% saturated" in reading
+        inactive = int(re.search(r"(\d+)% inactive", reading).group(1))
+        assert 45 <= inactive <= 55
+        shares = bars.get_data().values
+        assert shares[0] + shares[-1] > 0.999 and abs(shares[0] - inactive / 100) < 0.01
+
+
+def test_04_what_to_look_for_in_the_bptt_figure():
+    """04: "with tanh at radius 1 the bound is flat, yet the measured gradient still falls about ten orders of
+    magnitude over 50 steps", "Switch to linear and the measured line sits on the bound, falling for $\\rho < 1$ and
+    exploding for $\\rho > 1$", "the gradient at step 0 reaches about $10^{190}$, still a float64", "at $\\rho = 10$ it
+    passes $1.8 \\times 10^{308}$ and overflows, and the figure names the step where it does", "Sigmoid vanishes at
+    any radius below 4", "at $\\rho = 10$ and $T = 200$ the first step gets about $10^{8}$ times the gradient of the
+    last"."""
+    from helpers import live
+
+    lf = live.bptt_gradients(mode="agg")
+    assert lf.values["T"] == 50 and lf.values["radius"] == 1.0 and lf.values["activation"] == "tanh"
+    assert spread(line_y(lf, "bound")) < 1 + 1e-9
+    assert within_factor(line_y(lf)[0] / line_y(lf)[-1], 1e-10, 3)
+    set_controls(lf, activation="linear")
+    for radius in (0.5, 1.5, 3.0):
+        line = line_y(set_controls(lf, radius=radius))
+        np.testing.assert_allclose(line, line_y(lf, "bound"), rtol=1e-9)
+        assert (line[0] < line[-1]) == (radius < 1)
+    line = line_y(set_controls(lf, T=200, radius=3.0))
+    assert np.isfinite(line).all() and within_factor(line[0], 1e190, 10)
+    assert "overflow" not in status(lf)
+    set_controls(lf, radius=10.0)
+    named = int(re.search(r"overflowed to inf at step (\d+)", status(lf)).group(1))
+    line = line_y(lf)
+    assert abs(named - 90) <= 5 and np.isnan(line[:named + 1]).all() and np.isfinite(line[named + 10:]).all()
+    set_controls(lf, activation="sigmoid", T=50)
+    for radius in (0.5, 1.0, 2.0, 3.0, 3.9):
+        line = line_y(set_controls(lf, radius=radius))
+        assert line[0] < 1e-6 * line[-1]
+    line = line_y(set_controls(lf, radius=10.0, T=200))
+    assert within_factor(line[0] / line[-1], 1e8, 3)
+
+
+def test_05_push_the_scale_to_10_and_the_gradient_overflows_near_step_90():
+    """05: "takes the gradient at step 0 to about $10^{190}$: huge, but still a float64, and the figure draws it",
+    "so the gradient overflows to inf on its way back, and the figure names the step where it does (about step 90)",
+    "the steps before it only inherit the inf and show nothing"."""
+    from helpers import live
+
+    lf = live.bptt_gradients(T=200, radius=3.0, activation="linear", mode="agg")
+    assert within_factor(line_y(lf)[0], 1e190, 10) and "overflow" not in status(lf)
+    set_controls(lf, radius=10.0)
+    named = int(re.search(r"overflowed to inf at step (\d+)", status(lf)).group(1))
+    assert abs(named - 90) <= 5
+    assert np.isnan(line_y(lf)[:named + 1]).all()  # nothing drawn where the value is inf
+
+
+# --- 00 start here ------------------------------------------------------------------------
+
+def test_00_below_one_the_line_falls():
+    r"""00: "drag `factor w` from 0.9 down to 0.5 and up past 1. Below 1 the line falls"."""
+    lf = live.repeated_product(mode="agg")
+    w = lf.controls["w"]
+    assert w.value == 0.9 and w.min <= 0.5 and w.max > 1.0
+    for value in (0.9, 0.8, 0.7, 0.6, 0.5, 0.99):
+        w.value = value
+        assert np.all(np.diff(line_y(lf)) < 0), value
+
+
+def test_00_after_50_factors_of_0_9_about_0_005_is_left():
+    r"""00: "after 50 factors of 0.9 only about 0.005 is left"; "the last point of the default line is $0.9^{50}$"
+    (about = within 10%)."""
+    lf = live.repeated_product(mode="agg")
+    last = line_y(lf)[-1]
+    assert last == 0.9 ** 50
+    assert within(last, 0.005)
+    assert status(lf) == f"after 50 factors: {0.9 ** 50:.3g}"
+
+
+def test_00_above_one_the_line_climbs():
+    r"""00: "above 1 it climbs"."""
+    lf = live.repeated_product(mode="agg")
+    for value in (1.01, 1.1, 1.5, 2.0):
+        lf.controls["w"].value = value
+        assert np.all(np.diff(line_y(lf)) > 0), value
+
+
+def test_00_only_at_exactly_one_does_the_line_stay_flat():
+    r"""00: "only at exactly 1 does it stay flat", over every position of the slider."""
+    lf = live.repeated_product(mode="agg")
+    flat_at = []
+    for value in slider_positions(lf.controls["w"]):
+        lf.controls["w"].value = value
+        if flat(line_y(lf)):
+            flat_at.append(value)
+    assert flat_at == [1.0]
+
+
+def test_00_the_plot_shows_w_to_the_k_on_a_log_axis_of_decades_where_a_constant_factor_is_straight():
+    r"""00: "The plot shows $w^k$ for $k = 0, 1, \dots, 50$ on a **logarithmic** $y$-axis, where each grid line
+    is ten times the one below it, so a quantity that shrinks by the same factor at every step draws a
+    straight line"; "Log-scale plots turn that exponential behaviour into straight lines you can read"; "A product of
+    factors below 1 vanishes and one above 1 explodes, exponentially in the number of factors"."""
+    lf = live.repeated_product(mode="agg")
+    ax = lf.fig.axes[0]
+    for value in (0.9, 0.5, 1.5):
+        lf.controls["w"].value = value
+        k, y = line(lf)
+        np.testing.assert_array_equal(k, np.arange(51))
+        np.testing.assert_allclose(y, value ** k, rtol=1e-12)
+        steps = np.diff(np.log10(y))
+        np.testing.assert_allclose(steps, steps[0], atol=1e-9)  # a straight line on the log axis
+    assert ax.get_yscale() == "log"
+    lf.controls["w"].value = 0.9
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert len(ticks) >= 2
+    np.testing.assert_allclose(np.diff(np.log10(ticks)), 1.0)
+
+
+def test_00_the_course_has_eight_notebooks_after_this_one_in_the_order_the_table_gives():
+    r"""00: "say what the eight notebooks cover and in which order to take them"."""
+    others = [nb.name for nb in NOTEBOOKS if not nb.name.startswith("00")]
+    assert len(others) == 8
+    table = markdown_text("00")
+    linked = re.findall(r"\]\((0\d_\w+\.ipynb)\)", table.split("## Setup")[0])
+    assert linked == [nb.name for nb in NOTEBOOKS]  # every notebook, in order, each link to a real file
+
+
+def test_00_notebook_03_shows_networks_of_1_to_50_layers():
+    r"""00: "per-layer gradients of a 1-50 layer network"."""
+    depth = live.layer_gradients(mode="agg").controls["depth"]
+    assert (depth.min, depth.max) == (1, 50)
+
+
+def test_00_the_readiness_check_names_what_is_wrong_and_the_command_that_mends_it(monkeypatch, capsys):
+    r"""00: "A line starting with `FIX` says what is wrong and the command that mends it";
+    "No figure at all: the environment variable `MPLBACKEND` is set to `Agg`; unset it before starting JupyterLab"."""
+    from helpers.environment import report
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert report() is False
+    fixes = [l for l in capsys.readouterr().out.splitlines() if l.startswith("FIX")]
+    assert len(fixes) == 1
+    assert "MPLBACKEND=Agg" in fixes[0] and "Fix: unset MPLBACKEND before starting JupyterLab" in fixes[0]
+
+
+def test_00_a_widget_version_mismatch_is_reported_as_error_displaying_widget():
+    r"""00: "a mismatch between `ipywidgets` (in the kernel) and `jupyterlab_widgets` (in JupyterLab), which shows
+    *Error displaying widget* where a slider should be"."""
+    from helpers.environment import REQUIREMENT, _widget_pair
+
+    bad = _widget_pair({"ipywidgets": "8.1.0", "jupyterlab_widgets": "1.2.0"})
+    assert not bad.ok and "Error displaying widget" in bad.detail and REQUIREMENT in bad.detail
+    assert _widget_pair({"ipywidgets": "8.1.0", "jupyterlab_widgets": "3.0.1"}).ok
+
+
+def test_00_image_mode_makes_figures_refresh_as_plain_images():
+    r"""00: "figures then refresh as plain images"."""
+    from helpers import widgets
+
+    before = widgets._live_mode
+    widgets.set_live_mode("image")
+    try:
+        lf = live.repeated_product()
+    finally:
+        widgets.set_live_mode(before)
+    assert isinstance(lf.view, ipywidgets.Image)
+    before = lf.view.value
+    lf.controls["w"].value = 1.5
+    assert lf.view.value != before and lf.view.value[:4] == b"\x89PNG"
+
+
+# --- 01 chain rule --------------------------------------------------------------------------
+
+NAMES = ["w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3"]
+
+
+def forward(p, x, y):
+    r"""The insurance network of notebook 01, as its equations say."""
+    w1, w2, w3, w4, w5, w6, b1, b2, b3 = p
+    z1 = w1 * x[0] + w2 * x[1] + b1
+    z2 = w3 * x[2] + w4 * x[3] + b2
+    a1, a2 = sigmoid(z1), sigmoid(z2)
+    z3 = w5 * a1 + w6 * a2 + b3
+    y_hat = sigmoid(z3)
+    return (y_hat - y) ** 2, dict(z1=z1, z2=z2, a1=a1, a2=a2, z3=z3, y_hat=y_hat)
+
+
+def backward(p, x, y, c):
+    w1, w2, w3, w4, w5, w6, b1, b2, b3 = p
+    d_z3 = 2.0 * (c["y_hat"] - y) * sigmoid_prime(c["z3"])
+    d_z1 = d_z3 * w5 * sigmoid_prime(c["z1"])
+    d_z2 = d_z3 * w6 * sigmoid_prime(c["z2"])
+    return np.array([d_z1 * x[0], d_z1 * x[1], d_z2 * x[2], d_z2 * x[3],
+                     d_z3 * c["a1"], d_z3 * c["a2"], d_z1, d_z2, d_z3])
+
+
+@lru_cache(maxsize=1)
+def example_person():
+    r"""(params, x, y, cache, grad) of notebook 01: the 29-year-old buyer, weights drawn from seed 0."""
+    _, mean, std = standardize(load_insurance().X)
+    x = (np.array([29.0, 16.0, 150.0, 40.0]) - mean) / std
+    params = np.random.default_rng(0).normal(0.0, 0.5, size=9)
+    _, cache = forward(params, x, 1.0)
+    return params, x, 1.0, cache, backward(params, x, 1.0, cache)
+
+
+def test_01_inputs_are_standardized_to_mean_0_and_standard_deviation_1():
+    r"""01: "Inputs are standardized (mean 0, standard deviation 1 over the course's data set"."""
+    z, _, _ = standardize(load_insurance().X)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=1e-12)
+
+
+def test_01_hand_gradients_agree_with_autograd_to_rounding_and_with_finite_differences_to_1e_9():
+    r"""01: "should be at rounding level against autograd and around $10^{-9}$ or smaller against finite
+    differences"; "Hand-derived gradients agree with autograd to rounding error and with finite differences to
+    about $10^{-9}$ or better" (rounding level = below 1e-14; around 1e-9 or smaller = below 2e-9)."""
+    params, x, y, _, grad = example_person()
+    p = torch.tensor(params, dtype=torch.float64, requires_grad=True)
+    xt = torch.tensor(x, dtype=torch.float64)
+    a1 = torch.sigmoid(p[0] * xt[0] + p[1] * xt[1] + p[6])
+    a2 = torch.sigmoid(p[2] * xt[2] + p[3] * xt[3] + p[7])
+    ((torch.sigmoid(p[4] * a1 + p[5] * a2 + p[8]) - y) ** 2).backward()
+    assert rel_error(grad, p.grad.numpy()) < 1e-14
+    fd = numerical_gradient(lambda q: forward(q, x, y)[0], params.copy(), h=1e-6)
+    assert rel_error(grad, fd) < 2e-9
+
+
+def test_01_the_sigmoid_derivative_is_never_larger_than_a_quarter():
+    r"""01: "$\sigma'(z) = \sigma(z)(1-\sigma(z))$ is **never larger than 1/4**"."""
+    z = np.concatenate([np.linspace(-50, 50, 100_001), np.random.default_rng(0).normal(0, 5, 10_000)])
+    d = sigmoid_prime(z)
+    np.testing.assert_allclose(d, sigmoid(z) * (1 - sigmoid(z)), rtol=1e-12, atol=1e-15)
+    assert d.max() <= 0.25 and sigmoid_prime(0.0) == 0.25
+
+
+def test_01_the_first_layers_gradient_is_five_factors_two_of_them_sigmoid_slopes_at_most_a_sixteenth():
+    r"""01: "Write $\partial L / \partial w_1$ as its five factors"; "the path to the first layer is scaled down by
+    at least $1/16$, while $w_5$ (one layer closer to the loss) needs only one such factor"."""
+    params, x, y, c, grad = example_person()
+    slopes = sigmoid_prime(c["z3"]) * sigmoid_prime(c["z1"])
+    five = [2.0 * (c["y_hat"] - y), sigmoid_prime(c["z3"]), params[4], sigmoid_prime(c["z1"]), x[0]]
+    assert np.prod(five) == pytest.approx(grad[0], rel=1e-12)
+    assert slopes <= 1 / 16
+    assert grad[4] == pytest.approx(2.0 * (c["y_hat"] - y) * sigmoid_prime(c["z3"]) * c["a1"], rel=1e-12)
+
+
+def test_01_a_step_moves_each_weight_in_proportion_to_its_gradient():
+    r"""01: "A weight whose gradient is ten times smaller moves ten times less"; "Gradient descent moves a weight in
+    proportion to its gradient"."""
+    *_, grad = example_person()
+    step = -0.5 * grad
+    np.testing.assert_allclose(np.outer(step, grad), np.outer(grad, step), rtol=1e-12)  # step_i/step_j = g_i/g_j
+
+
+def test_01_in_the_two_layer_network_w1_moves_a_modest_fraction_of_w5():
+    r"""01: "In this two-layer network the difference is modest" (modest = within a factor of 10);
+    the notebook prints «w1 moves ... times as far as w5»: 0.11."""
+    *_, grad = example_person()
+    ratio = abs(grad[0]) / abs(grad[4])
+    assert f"{ratio:.2f}" == "0.11"
+    assert 0.1 < ratio < 1
+
+
+def test_01_layers_far_from_the_loss_receive_smaller_gradients():
+    r"""01: "Every sigmoid on the path contributes a factor of at most 1/4, so layers far from the loss receive
+    smaller gradients"."""
+    *_, grad = example_person()
+    assert np.abs(grad[:4]).max() < np.abs(grad[4:6]).min()  # w1..w4 against w5, w6
+
+
+def test_01_sigmoid_stays_finite_at_minus_800_and_never_overflows():
+    r"""01: "It must stay finite for very large |z| (try z = -800): write it in terms of `sigmoid(z)`, which never
+    overflows"."""
+    z = np.array([-800.0, -50.0, 0.0, 50.0, 800.0])
+    with np.errstate(over="raise", invalid="raise"):
+        s, d = sigmoid(z), sigmoid_prime(z)
+    assert np.isfinite(s).all() and np.isfinite(d).all()
+    assert s[0] == 0.0 and s[-1] == 1.0 and d[0] == 0.0
+
+
+def test_01_ten_factors_of_a_quarter_give_about_1e_minus_6():
+    r"""01: "with each derivative at 0.25 (the sigmoid's best case) ten factors already give about $10^{-6}$"
+    (about 10^k = within a factor 2); the figure's default is that picture."""
+    lf = live.chain_product(mode="agg")
+    assert (lf.controls["n_factors"].value, lf.controls["d"].value) == (10, 0.25)
+    assert get_activation("sigmoid").max_slope == 0.25
+    y = line_y(lf)
+    assert y[-1] == 0.25 ** 10
+    assert within_factor(y[-1], 1e-6)
+    assert status(lf) == "product of 10 factors = 9.54e-07"
+
+
+def test_01_a_derivative_of_exactly_one_keeps_the_product_at_one():
+    r"""01: "a derivative of exactly 1 keeps the product at 1"."""
+    lf = live.chain_product(mode="agg")
+    set_controls(lf, n_factors=50, d=1.0)
+    np.testing.assert_array_equal(line_y(lf), np.ones(50))
+
+
+def test_01_any_derivative_above_one_makes_the_product_explode():
+    r"""01: "anything above 1 makes it explode": the product grows by the same factor at every step
+    (exponentially), over every slider position above 1."""
+    lf = live.chain_product(mode="agg")
+    lf.controls["n_factors"].value = 50
+    for d in slider_positions(lf.controls["d"]):
+        if d <= 1.0:
+            continue
+        lf.controls["d"].value = d
+        y = line_y(lf)
+        assert np.all(np.diff(y) > 0), d
+        np.testing.assert_allclose(y[1:] / y[:-1], d, rtol=1e-12)
+    assert line_y(lf)[-1] > 1e15  # at d = 2
+
+
+def test_01_at_zero_the_product_is_exactly_zero_after_the_first_factor_and_the_figure_says_so():
+    r"""01: "At 0 the product is exactly 0 after the first factor, which the figure says in words because a log
+    axis cannot draw 0"."""
+    lf = live.chain_product(mode="agg")
+    set_controls(lf, n_factors=50, d=0.0)
+    assert np.all(factor_products(0.0, 50) == 0.0)
+    assert np.isnan(line_y(lf)).all()
+    assert "exactly 0 at factor 1" in status(lf)
+
+
+def test_01_the_product_of_ten_checker_accepts_a_factor_of_two():
+    r"""01: "About how large is the product of 10 of them?"; "(within a factor of 2 counts)"."""
+    from helpers.exercises.core import CORRECT, check
+
+    truth = 0.25 ** 10
+    for guess, right in ((truth * 1.99, True), (truth / 1.99, True), (truth * 2.01, False), (truth / 2.01, False)):
+        assert (check("01.3", {"guess_product_of_ten": guess}).status == CORRECT) is right, guess
+
+
+# --- 02 sigmoid saturation ----------------------------------------------------------------
+
+GRID = np.linspace(-10, 10, 2001)
+
+
+def test_02_largest_derivatives_are_a_quarter_one_and_one_and_agree_with_autograd():
+    r"""02: "state the largest derivative of sigmoid (1/4), tanh (1) and ReLU (1), and check each with autograd";
+    "the course's derivatives are compared with autograd on a grid of 2001 points, and the maxima are read off
+    the grid"."""
+    for name, top in (("sigmoid", 0.25), ("tanh", 1.0), ("relu", 1.0)):
+        act = get_activation(name)
+        z = torch.tensor(GRID, requires_grad=True)
+        act.torch_f(z).sum().backward()
+        assert rel_error(act.df(GRID), z.grad.numpy()) < 1e-12, name
+        assert act.max_slope == top and act.df(GRID).max() == top, name
+
+
+def test_02_sigmoid_and_tanh_slopes_peak_only_at_zero():
+    r"""02: "largest at $z=0$ where $\sigma = 1/2$, so $\sigma'(z) \le 1/4$"; "Likewise $\tanh'(z) = 1 - \tanh^2 z
+    \le 1$"; "with equality only at $z = 0$; far from 0 both derivatives are close to 0 (saturation)"
+    (far = |z| >= 5, close to 0 = below 3% of the maximum)."""
+    assert sigmoid(0.0) == 0.5
+    for name in ("sigmoid", "tanh"):
+        act = get_activation(name)
+        d = act.df(GRID)
+        assert GRID[d.argmax()] == 0.0 and d.max() == act.max_slope
+        assert np.all(d[GRID != 0.0] < act.max_slope)
+        assert np.all(d[np.abs(GRID) >= 5] < 0.03 * act.max_slope)
+    np.testing.assert_allclose(get_activation("tanh").df(GRID), 1 - np.tanh(GRID) ** 2, atol=1e-15)
+
+
+def test_02_sigmoid_and_tanh_squeeze_into_their_intervals():
+    r"""02: "squeezes every input into $(0, 1)$, and **tanh** squeezes into $(-1, 1)$"
+    (on |z| <= 15, where float64 can still tell the values from the ends)."""
+    z = np.linspace(-15, 15, 3001)
+    s, t = sigmoid(z), get_activation("tanh").f(z)
+    assert np.all((0 < s) & (s < 1)) and np.all((-1 < t) & (t < 1))
+
+
+def test_02_at_z_5_the_sigmoid_passes_back_less_than_0_007_about_40_times_less_than_at_0():
+    r"""02: "At $z = 5$ the sigmoid passes back less than 0.007, about 40 times less than at 0"
+    (about = within 10%)."""
+    at5 = sigmoid_prime(5.0)
+    assert at5 < 0.007
+    assert within(sigmoid_prime(0.0) / at5, 40)
+
+
+def test_02_tanh_derivative_stays_finite_for_very_large_inputs():
+    r"""02: "it must stay finite for very large |z|"."""
+    d = get_activation("tanh").df(np.array([-1e4, -800.0, 800.0, 1e4]))
+    np.testing.assert_array_equal(d, 0.0)
+
+
+def test_02_pre_activation_spread_is_weight_scale_times_input_spread():
+    r"""02: "the pre-activation $z$ has standard deviation about $s_w\,s_x$" (about = within 10%)."""
+    rng = np.random.default_rng(0)
+    fan_in = 64
+    for s_w, s_x in ((1.0, 1.0), (3.0, 1.0), (1.0, 5.0), (0.5, 2.0)):
+        x = s_x * rng.standard_normal((2000, fan_in))
+        w = s_w / np.sqrt(fan_in) * rng.standard_normal((200, fan_in))
+        assert within((x @ w.T).std(), s_w * s_x), (s_w, s_x)
+
+
+def test_02_a_saturated_unit_has_a_slope_below_ten_percent_of_the_largest():
+    r"""02: "A unit is *saturated* when its slope is below 10% of the activation's largest slope"; the figure's
+    percentage is the share of its right-hand histogram below 0.1."""
+    z = np.random.default_rng(0).normal(0, 4, 10_000)
+    for name in ("sigmoid", "tanh"):
+        act = get_activation(name)
+        assert saturation_fraction(z, name) == np.mean(act.df(z) < 0.1 * act.max_slope)
+    lf = live.saturation(mode="agg")
+    for scale in (1.0, 10 ** 0.4, 10 ** 0.6, 10.0):
+        lf.controls["scale"].value = scale
+        below = lf.fig.axes[1].patches[0].get_data().values[:4].sum()  # bins of width 0.025 below 0.1
+        assert saturated_percent(lf) == round(100 * below)
+
+
+def saturated_percent(lf) -> int:
+    """The percentage of saturated units the saturation figure states."""
+    return int(re.search(r"(\d+)% of units saturated", status(lf)).group(1))
+
+
+def saturation_reading(lf):
+    r"""(mass of the z-histogram in the shaded regions, saturated percent, share of the first slope bin, tallest bin)."""
+    ax_z, ax_d = lf.fig.axes
+    hist = ax_z.patches[0].get_data()
+    centres = (hist.edges[:-1] + hist.edges[1:]) / 2
+    spans = [(p.get_x(), p.get_x() + p.get_width()) for p in ax_z.patches[1:]]
+    shaded = sum(hist.values[(centres >= a) & (centres <= b)].sum() for a, b in spans)
+    slopes = ax_d.patches[0].get_data().values
+    return shaded, saturated_percent(lf), slopes[0], int(np.argmax(slopes))
+
+
+@pytest.mark.parametrize("control", ["scale", "spread"])
+def test_02_raising_scale_or_spread_spreads_z_into_saturation(control):
+    r"""02: "raise `weight scale` (or `input spread`) from 1 towards 10: the histogram spreads into the shaded
+    regions, the saturated percentage climbs, and the right-hand histogram piles up at 0"; "Large weights or
+    widely spread inputs push $z$ into the flat regions"."""
+    lf = live.saturation(mode="agg")
+    assert lf.controls["activation"].value == "sigmoid"
+    readings = []
+    for exponent in np.arange(0.0, 1.01, 0.2):  # 1 to 10 in slider steps
+        lf.controls[control].value = 10 ** exponent
+        readings.append(saturation_reading(lf))
+    shaded, percent, first_bin, tallest = map(np.array, zip(*readings))
+    assert shaded[0] == 0 and np.all(np.diff(shaded) > 0)
+    assert percent[0] == 0 and np.all(np.diff(percent) > 0) and percent[-1] > 50
+    assert first_bin[0] == 0 and np.all(np.diff(first_bin) > 0)
+    assert tallest[0] != 0 and tallest[-1] == 0  # at 10 the most common slope is the bin at 0
+
+
+def test_02_the_chain_gradient_matches_autograd_and_the_sigmoid_bound():
+    r"""02: "check the hand-computed chain gradient against autograd"; "bound the gradient through a chain of $n$
+    sigmoid units by $(|w|/4)^n$"."""
+    a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    out = a
+    for _ in range(20):
+        out = torch.sigmoid(1.0 * out)
+    out.backward()
+    assert rel_error(chain_forward_backward(20, 1.0, "sigmoid", x0=1.0).gradient, a.grad.item()) < 1e-12
+    for n in (1, 5, 10, 20):
+        for w in (-4.0, 1.0, 4.0):
+            assert chain_bound(n, w, "sigmoid") == pytest.approx((abs(w) / 4) ** n, rel=1e-12)
+
+
+def test_02_with_w_1_the_gradient_after_20_units_is_around_1e_minus_13():
+    r"""02: "With $w = 1$ the gradient after 20 units is around $10^{-13}$: the first unit effectively receives no
+    signal" (around 10^k = within a factor 2)."""
+    lf = live.sigmoid_chain(mode="agg")
+    set_controls(lf, n_units=20, w=1.0)
+    assert within_factor(line_y(lf)[0], 1e-13)
+
+
+def test_02_with_w_4_the_bound_is_1_but_the_gradient_still_shrinks_in_saturation():
+    r"""02: "Raising $w$ to 4 lifts the bound to 1, but the measured gradient still shrinks, because a larger $w$
+    also pushes $z$ into the saturated regions where $\sigma'$ is far below 1/4" (far below = under a tenth)."""
+    lf = live.sigmoid_chain(mode="agg")
+    set_controls(lf, n_units=20, w=4.0)
+    np.testing.assert_array_equal(line_y(lf, "bound"), 1.0)
+    assert np.all(np.diff(line_y(lf)) > 0)  # shrinking from unit n back to unit 0
+    chain = chain_forward_backward(20, 4.0, "sigmoid")
+    assert np.all(saturated(chain.z, "sigmoid")) and sigmoid_prime(chain.z).max() < 0.025
+
+
+def test_02_no_positive_weight_rescues_a_sigmoid_chain():
+    r"""02: "For sigmoid chains, no positive weight rescues the gradient", over weights 0.01 to 100
+    (rescued = more than 1e-6 after 20 units, where w = 1 leaves 1e-13)."""
+    best = max(abs(chain_forward_backward(20, w, "sigmoid").gradient) for w in np.geomspace(0.01, 100, 2001))
+    assert best < 1e-10
+
+
+def test_02_a_negative_weight_near_minus_5_5_does_better():
+    r"""02: "neighbouring units alternate between high and low outputs, from the tenth unit on each pair of them passes
+    back about 0.8, and about $10^{-3}$ of the gradient is left after 20 units, against $10^{-13}$ at $w = 1$" (about =
+    within a factor 2; each pair = units 11-20's factors two by two, within 0.1 of 0.8)."""
+    chain = chain_forward_backward(20, -5.5, "sigmoid")
+    assert 5e-4 < abs(chain.gradient) < 2e-3
+    factors = np.abs(-5.5 * sigmoid_prime(chain.z[-10:]))
+    assert np.all((factors[::2] < 1) != (factors[1::2] < 1))  # one of each pair above 1, one below
+    assert np.all(np.abs(factors[::2] * factors[1::2] - 0.8) < 0.1)
+    assert 5e-14 < abs(chain_forward_backward(20, 1.0, "sigmoid").gradient) < 2e-13
+
+
+def test_02_at_the_default_the_measured_points_are_a_straight_line_below_the_bound():
+    r"""02: "at the default (sigmoid, $w = 1$) the measured points fall in a straight line, below the dashed
+    bound" (straight = every point within 0.1 decade of the fitted line)."""
+    lf = live.sigmoid_chain(mode="agg")
+    assert (lf.controls["activation"].value, lf.controls["w"].value) == ("sigmoid", 1.0)
+    k, y = line(lf)
+    logs = np.log10(y)
+    assert np.abs(logs - np.polyval(np.polyfit(k, logs, 1), k)).max() < 0.1
+    assert np.all(y[:-1] < line_y(lf, "bound")[:-1])
+    assert [l.get_linestyle() for l in lf.fig.axes[0].lines if l.get_gid() == "bound"] == ["--"]
+
+
+def test_02_increasing_w_raises_the_bound_and_the_measured_gradient_falls_further_below_it():
+    r"""02: "Increase `weight w`: the bound rises, then the measured gradient falls *further* below it as the units
+    saturate"."""
+    lf = live.sigmoid_chain(mode="agg")
+    bounds, ratios, shares = [], [], []
+    for exponent in np.arange(0.0, 1.01, 0.1):  # w from 1 to 10 in slider steps
+        w = 10 ** exponent
+        lf.controls["w"].value = w
+        bounds.append(line_y(lf, "bound")[0])
+        ratios.append(line_y(lf)[0] / bounds[-1])
+        shares.append(saturated(chain_forward_backward(10, w, "sigmoid").z, "sigmoid").mean())
+    assert np.all(np.diff(bounds) > 0) and np.all(np.diff(ratios) < 0)
+    assert shares[0] == 0.0 and shares[-1] == 1.0
+
+
+def units_above(y, level=1e-2) -> int:
+    r"""How many units back from the output the gradient stays at or above `level`."""
+    return int(np.argmax(y[::-1] < level)) - 1 if np.any(y < level) else y.size - 1
+
+
+def test_02_tanh_near_w_1_keeps_the_gradient_much_longer():
+    r"""02: "Switch to tanh with $w$ near 1 and the gradient survives much longer" (much longer = at least five
+    times as many units before it falls below 0.01, for w from 0.9 to 1.1)."""
+    lf = live.sigmoid_chain(mode="agg")
+    lf.controls["n_units"].value = 50
+    for w in (0.9, 1.0, 1.1):
+        reach = {}
+        for activation in ("sigmoid", "tanh"):
+            set_controls(lf, activation=activation, w=w)
+            reach[activation] = units_above(line_y(lf))
+        assert reach["tanh"] >= 5 * max(reach["sigmoid"], 1), (w, reach)
+
+
+def test_02_with_linear_units_the_measured_gradient_equals_the_bound():
+    r"""02: "with linear units the measured gradient equals the bound exactly"."""
+    lf = live.sigmoid_chain(mode="agg")
+    set_controls(lf, activation="linear", n_units=50)
+    for exponent in np.arange(-1.0, 1.01, 0.2):
+        lf.controls["w"].value = 10 ** exponent
+        np.testing.assert_allclose(line_y(lf), line_y(lf, "bound"), rtol=1e-12)
+
+
+def test_02_saturation_keeps_the_gradient_below_the_bound_even_for_large_w():
+    r"""02: "Through $n$ sigmoid units the gradient is at most $(|w|/4)^n$, and saturation keeps it below that bound
+    even when $|w|$ is large" (at |w| = 10, twenty units: more than 1e15 below)."""
+    for n in (1, 5, 10, 20, 50):
+        for w in np.concatenate([-np.geomspace(0.1, 10, 21), np.geomspace(0.1, 10, 21)]):
+            assert abs(chain_forward_backward(n, w, "sigmoid").gradient) <= chain_bound(n, w, "sigmoid") * (1 + 1e-12)
+    for w in (-10.0, 10.0):
+        assert abs(chain_forward_backward(20, w, "sigmoid").gradient) < 1e-15 * chain_bound(20, w, "sigmoid")
+
+
+# --- 07 remedies ----------------------------------------------------------------------------
+
+def lab_run(depth=20, activation="sigmoid", init="xavier", weight_scale=1.0, batch_norm=False, residual=False,
+            **training):
+    """The run of 07's `lab`: the same network, batch, seed and SGD."""
+    x, y = insurance_batch(DEFAULT_BATCH)
+    config = NetConfig(depth=depth, width=DEFAULT_WIDTH, activation=activation, init=init,
+                       weight_scale=weight_scale, batch_norm=batch_norm, residual=residual)
+    return numpy_train(config, x, y, rng=np.random.default_rng(0), **training)
+
+
+def ratio(run) -> float:
+    g = run.grad_norms[0]
+    return g[0] / g[-1]
+
+
+@lru_cache(maxsize=1)
+def relu_depth_profiles():
+    r"""Mean square of ReLU activations through 20 layers of width 512, for He and var 1/n, as 07 draws them."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((256, 512))
+    profiles = {}
+    for name, make in (("he", he_normal), ("1/n", lambda o, i, r: he_normal(o, i, r, gain=np.sqrt(0.5)))):
+        h, squares = x0, [np.mean(x0 ** 2)]
+        for _ in range(20):
+            h = np.maximum(h @ make(512, 512, rng).T, 0.0)
+            squares.append(np.mean(h ** 2))
+        profiles[name] = np.array(squares)
+    return profiles
+
+
+def test_07_he_keeps_the_second_moment_level_and_var_1_over_n_halves_it_at_every_layer():
+    r"""07: "**He** keeps the second moment of ReLU activations constant through depth, while a variance of $1/n$
+    halves it at every layer" (constant = within a factor 2 of the start at every layer and within 20% from
+    layer to layer; halves = every layer's factor within 20% of 1/2, their geometric mean within 5%)."""
+    he, small = relu_depth_profiles()["he"], relu_depth_profiles()["1/n"]
+    assert np.all((he >= he[0] / 2) & (he <= 2 * he[0]))
+    assert np.all(np.abs(he[1:] / he[:-1] - 1) < 0.2)
+    factors = small[1:] / small[:-1]
+    assert np.all(np.abs(factors - 0.5) < 0.1)
+    assert within(np.exp(np.mean(np.log(factors))), 0.5, 0.05)
+
+
+def test_07_a_product_of_orthogonal_matrices_keeps_every_singular_value_at_one():
+    r"""07: "A product of **orthogonal** matrices keeps every singular value at exactly 1" (to rounding: 1e-12)."""
+    rng = np.random.default_rng(0)
+    product = np.eye(64)
+    for _ in range(20):
+        product = orthogonal(64, 64, rng) @ product
+    np.testing.assert_allclose(np.linalg.svd(product, compute_uv=False), 1.0, atol=1e-12)
+
+
+def test_07_initialisations_keep_the_signal_size():
+    r"""07: "weight scale chosen so each layer keeps the signal's size: $n\sigma_w^2\,\overline{f'^2} \approx 1$"
+    (approx = within 5%): He with ReLU, Xavier with tanh near 0, orthogonal with linear units."""
+    n, z = 512, np.random.default_rng(0).standard_normal(100_000)
+    assert within(n * he_std(n, n) ** 2 * np.mean(relu_prime(z) ** 2), 1.0, 0.05)
+    tanh = get_activation("tanh")
+    assert within(n * xavier_std(n, n) ** 2 * np.mean(tanh.df(0.01 * z) ** 2), 1.0, 0.05)
+    assert within(n * orthogonal(n, n, np.random.default_rng(0)).var(), 1.0, 0.05)
+
+
+def test_07_relu_has_slope_one_on_the_active_side_where_sigmoid_has_at_most_a_quarter():
+    r"""07: "local derivative 1 on the active side instead of at most 1/4 (sigmoid)"."""
+    z = np.geomspace(1e-3, 1e3, 100)
+    for name in ("relu", "leaky_relu"):
+        assert np.all(get_activation(name).df(z) == 1.0)
+    assert sigmoid_prime(np.concatenate([-z, [0.0], z])).max() == 0.25
+
+
+def test_07_batch_norm_makes_output_and_passed_back_gradient_independent_of_weight_scale():
+    r"""07: "makes a layer's output, and the gradient it passes back, independent of the scale of its incoming
+    weights (up to the small constant $\epsilon = 10^{-5}$ it adds to the variance, hence the tolerance below)";
+    "rescales every layer's pre-activations, so the incoming weights' scale stops mattering"."""
+    from helpers.network import BN_EPS
+
+    x, y = insurance_batch(DEFAULT_BATCH)
+    config = NetConfig(depth=10, width=DEFAULT_WIDTH, activation="tanh", init="xavier", batch_norm=True)
+    params = init_params(config, np.random.default_rng(0))
+    scaled = [(W * 100.0 if l < len(params) - 1 else W, b) for l, (W, b) in enumerate(params)]
+    plain = numpy_layer_gradients(params, x, y, "tanh", batch_norm=True)
+    big = numpy_layer_gradients(scaled, x, y, "tanh", batch_norm=True)
+    assert BN_EPS == 1e-5
+    assert rel_error(big.loss, plain.loss) < 1e-4
+    assert rel_error(big.act_norms, plain.act_norms) < 1e-4  # the gradient each layer passes back
+
+
+def test_07_as_residual_branches_shrink_the_gradient_ratio_approaches_one():
+    r"""07: "As the residual branches shrink, the ratio approaches 1: the gradient arrives at the first layer as it
+    left the last"; "**Residual** blocks with small branches have a Jacobian close to the identity, so the gradient
+    passes through unchanged"; "the Jacobian is the identity plus a correction, not a product of small matrices"
+    (at branch scale 0.01: within 2% of 1)."""
+    x, y = insurance_batch(DEFAULT_BATCH)
+    gaps = []
+    for branch in (1.0, 0.1, 0.01):
+        config = NetConfig(depth=10, width=DEFAULT_WIDTH, activation="tanh", init="xavier", weight_scale=branch,
+                           residual=True)
+        grads = numpy_layer_gradients(init_params(config, np.random.default_rng(0)), x, y, "tanh", residual=True)
+        gaps.append(abs(grads.act_norms[0] / grads.act_norms[-1] - 1))
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.02
+
+
+def test_07_the_lab_is_one_network_of_16_units_on_32_people_trained_20_steps_against_a_50_50_guess():
+    r"""07: "One network (16 units per layer) on 32 people from the insurance data"; "20 steps of gradient descent on
+    the same batch (step 0 is the loss before the first update, as everywhere in the course)"; "the dotted line is
+    the loss of a 50/50 guess"; "Drag `depth` between 1 and 50"."""
+    lf = live.remedies_lab(mode="agg")
+    assert (DEFAULT_WIDTH, DEFAULT_BATCH, DEFAULT_STEPS) == (16, 32, 20)
+    assert insurance_batch(DEFAULT_BATCH)[0].shape[0] == 32
+    steps, loss = line(lf, "loss", ax=1)
+    np.testing.assert_array_equal(steps, np.arange(20))
+    (dotted,) = [l for l in lf.fig.axes[1].lines if l.get_linestyle() == ":"]
+    assert np.all(np.asarray(dotted.get_ydata()) == -np.log(0.5))  # cross-entropy of p = 1/2
+    depth = lf.controls["depth"]
+    assert (depth.min, depth.max) == (1, 50)
+
+
+def test_07_the_lab_starts_vanishing_with_the_loss_on_the_dotted_line():
+    r"""07: "the starting point is 20 sigmoid layers: the first layer gets about $6 \times 10^{-14}$ of the last one's
+    gradient and the loss sits on the dotted line" (about = within a factor 2; on the line = every step within 15% of
+    ln 2 and the last within 1%)."""
+    lf = live.remedies_lab(mode="agg")
+    assert (lf.controls["activation"].value, lf.controls["depth"].value) == ("sigmoid", 20)
+    grads = line_y(lf)
+    assert within_factor(grads[0] / grads[-1], 6e-14)
+    assert status(lf).startswith("vanishing")
+    loss = line_y(lf, "loss", ax=1)
+    assert np.all(np.abs(loss / LN2 - 1) < 0.15) and abs(loss[-1] / LN2 - 1) < 0.01
+
+
+def test_07_relu_and_he_take_the_slope_out_of_the_gradient_profile():
+    r"""07: "Switch `activation` to relu and `initialisation` to he: the gradient profile loses its slope (first and
+    last layer within a factor of 2 of each other, every layer within a factor of 15 of every other, against
+    $10^{13}$ before)"."""
+    lf = live.remedies_lab(mode="agg")
+    before = line_y(lf)
+    set_controls(lf, activation="relu", init="he")
+    grads = line_y(lf)
+    assert within_factor(grads[0] / grads[-1], 1.0) and status(lf).startswith("healthy")
+    assert grads.max() / grads.min() <= 15 and before.max() / before.min() > 1e13
+
+
+def test_07_batch_norm_then_residual_make_training_take_off():
+    r"""07: "Tick `batch norm`, then `residual`: training takes off" (after 20 steps the loss is below a tenth of
+    ln 2, where relu + he alone leaves it above 0.5)."""
+    lf = live.remedies_lab(mode="agg")
+    set_controls(lf, activation="relu", init="he")
+    assert line_y(lf, "loss", ax=1)[-1] > 0.5
+    set_controls(lf, batch_norm=True, residual=True)
+    loss = line_y(lf, "loss", ax=1)
+    assert np.isfinite(loss).all() and loss[-1] < 0.1 * LN2
+
+
+def test_07_normal_initialisation_has_four_times_the_xavier_scale():
+    r"""07: "initialisation *normal* (standard deviation 1: four times the Xavier scale for 16 inputs)"."""
+    hidden = init_params(NetConfig(depth=20, width=16, activation="relu", init="normal"), np.random.default_rng(0))
+    weights = np.concatenate([W.ravel() for W, _ in hidden[1:-1]])  # the 16 x 16 layers
+    assert within(weights.std(), 1.0, 0.05)
+    assert xavier_std(16, 16) == 0.25
+
+
+def test_07_breaking_the_walked_through_lab_with_normal_initialisation_explodes():
+    r"""07: "Now break it: untick both, and set initialisation *normal*" ... "with relu explodes", straight after
+    "Tick `batch norm`, then `residual`"."""
+    lf = live.remedies_lab(mode="agg")
+    set_controls(lf, activation="relu", init="he", batch_norm=True, residual=True)
+    set_controls(lf, batch_norm=False, residual=False, init="normal")
+    assert status(lf).startswith("exploding")
+    assert "non-finite" in status(lf, ax=1)
+
+
+def test_07_normal_initialisation_with_relu_explodes():
+    r"""07: "with relu explodes, and the training panel names the step at which the loss stopped being finite",
+    with batch norm and residual off."""
+    lf = live.remedies_lab(mode="agg")
+    set_controls(lf, activation="relu", init="normal")
+    assert status(lf).startswith("exploding")
+    assert re.fullmatch(r"non-finite from step \d+", status(lf, ax=1))
+    assert not np.isfinite(line_y(lf, "loss", ax=1)).all()
+
+
+def test_07_the_training_panel_names_the_step_its_loss_stopped_being_finite():
+    r"""07: "the training panel names the step at which the loss stopped being finite", the step as the panel's
+    own axis numbers it."""
+    lf = live.remedies_lab(mode="agg")
+    set_controls(lf, activation="relu", init="normal")
+    named = int(re.search(r"non-finite from step (\d+)", status(lf, ax=1)).group(1))
+    steps, loss = line(lf, "loss", ax=1)
+    assert named == steps[np.argmax(~np.isfinite(loss))]
+
+
+def test_07_clipping_at_0_3_keeps_the_exploding_run_finite_but_the_loss_huge():
+    r"""07: "`clip gradient norm` at 0.3 keeps the run finite, though the loss stays huge" (huge = every step above
+    1000, where a 50/50 guess is 0.69)."""
+    lf = live.remedies_lab(mode="agg")
+    set_controls(lf, activation="relu", init="normal", clip=0.3)
+    loss = line_y(lf, "loss", ax=1)
+    assert np.isfinite(loss).all() and "non-finite" not in status(lf, ax=1)
+    assert loss.min() > 1e3
+
+
+def test_07_gradient_clipping_caps_the_size_of_a_step():
+    r"""07: "caps the size of a step when the product explodes" (one SGD step moves the parameters by at most
+    lr x the clipping threshold)."""
+    config = NetConfig(depth=20, width=DEFAULT_WIDTH, activation="relu", init="normal")
+    x, y = insurance_batch(DEFAULT_BATCH)
+    start = init_params(config, np.random.default_rng(0))
+    flatten = lambda params: np.concatenate([W.ravel() for W, _ in params] + [b for _, b in params])
+    for clip in (0.01, 0.3, 1.0):
+        run = numpy_train(config, x, y, rng=np.random.default_rng(0), steps=1, lr=0.1, clip_norm=clip)
+        assert run.grad_norms[0].max() > 1e6  # the product explodes ...
+        assert np.linalg.norm(flatten(run.params) - flatten(start)) <= 0.1 * clip * (1 + 1e-9)  # ... the step does not
+
+
+def test_07_vanishing_sigmoid_stack_sits_at_ln_2_and_relu_he_restores_the_ratio():
+    r"""07: «loss stuck at ln 2 = 0.69; early layers get almost no gradient» for «vanishing through 20 sigmoid
+    layers», remedied by «ReLU + He initialisation» (stuck = last loss within 1% of ln 2; almost none = ratio
+    below the health report's 1e-3; restored = ratio between 0.1 and 10 and the loss below ln 2)."""
+    before, after = lab_run(), lab_run(activation="relu", init="he")
+    assert abs(before.loss[-1] / LN2 - 1) < 0.01 and ratio(before) < 1e-3
+    assert 0.1 < ratio(after) < 10 and after.loss[-1] < LN2
+
+
+def test_07_clipping_hides_an_exploding_initialisation_while_fixing_the_scale_cures_it():
+    r"""07: "clipping hides an exploding initialisation, while fixing the scale cures it"; the table's «an enormous
+    loss, then NaN within a few steps» for «exploding: weights 3x too large for ReLU», «gradient clipping keeps it
+    finite», «He initialisation at its proper scale» (enormous = above 1e6; a few = at most 5; hidden = finite
+    but still above 1e6 after 20 steps; cured = below ln 2)."""
+    broken = lab_run(activation="relu", init="he", weight_scale=3.0)
+    assert broken.loss[0] > 1e6 and broken.diverged and broken.first_nonfinite_step <= 5
+    clipped = lab_run(activation="relu", init="he", weight_scale=3.0, clip_norm=1.0)
+    assert not clipped.diverged and clipped.loss.min() > 1e6
+    cured = lab_run(activation="relu", init="he")
+    assert not cured.diverged and cured.loss[-1] < LN2
+
+
+def test_07_saturated_tanh_starts_slowly_and_batch_norm_fixes_it():
+    r"""07: «tanh units saturated, slow start» for «weights too large for tanh (std 1 with 16 inputs)», remedied by
+    «batch normalisation» (saturated = more than half the hidden units, on average over the layers; slow = still
+    above 0.5 after 20 steps; fixed = below 0.1)."""
+    x, _ = insurance_batch(DEFAULT_BATCH)
+    params = init_params(NetConfig(depth=20, width=DEFAULT_WIDTH, activation="tanh", init="normal"),
+                         np.random.default_rng(0))
+    h, shares = x, []
+    for W, b in params[:-1]:
+        z = h @ W.T + b
+        shares.append(saturation_fraction(z, "tanh"))
+        h = np.tanh(z)
+    assert np.mean(shares) > 0.5
+    assert lab_run(activation="tanh", init="normal").loss[-1] > 0.5
+    assert lab_run(activation="tanh", init="normal", batch_norm=True).loss[-1] < 0.1
+
+
+def test_07_a_deep_balanced_relu_stack_barely_learns_and_residual_batch_norm_or_fewer_layers_help():
+    r"""07: «50 balanced ReLU layers that barely learn» for «a very deep plain stack», remedied by «residual
+    connections + batch norm» and «fewer layers (5)» (balanced = first/last within a factor 3; barely = less than
+    5% lower after 60 steps; helped = below half of ln 2)."""
+    plain = lab_run(depth=50, activation="relu", init="he", steps=60)
+    assert 1 / 3 < ratio(plain) < 3 and plain.loss[-1] > 0.95 * plain.loss[0]
+    for fixed in (lab_run(depth=50, activation="relu", init="he", residual=True, batch_norm=True, steps=60),
+                  lab_run(depth=5, activation="relu", init="he", steps=60)):
+        assert fixed.loss[-1] < LN2 / 2
+
+
+def test_07_weight_decay_pulls_a_growing_recurrent_matrix_back_down():
+    r"""07: "**A recurrent matrix whose scale grows during training** calls for weight decay"; "pulls weights (and
+    the recurrent matrix's scale) down over time"."""
+    from helpers.recurrent import spectral_radius
+    from helpers.rnn import RNNRegressor
+    from helpers.tasks import make_adding_task
+    from helpers.training import train
+
+    xa, ya = make_adding_task(1000, 20, np.random.default_rng(0))
+    radius = {}
+    for decay in (0.0, 0.03):
+        model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
+        train(model, xa, ya, steps=300, lr=0.1, loss="mse", batch_size=100, weight_decay=decay,
+              generator=torch.Generator().manual_seed(0), progress=False)
+        radius[decay] = spectral_radius(model.rnn.weight_hh_l0.detach().double().numpy())
+    assert radius[0.0] > 1.5 > 1.0 > radius[0.03]
+
+
+def test_07_a_long_dependency_leaves_the_rnn_at_chance_and_gated_cells_learn_it():
+    r"""07: "**A dependency the network cannot learn** (accuracy at chance once the gap is long) calls for gated
+    cells"; "check whether accuracy falls with the distance between cause and effect: if so, use an LSTM or a GRU"
+    (at chance = within 0.02 of 0.5 from gap 45 on; learned = above 0.95 at the longest gap; the RNN's accuracy
+    falls from above 0.95 at the shortest gap)."""
+    from helpers.sequence import CHANCE, load_sweep
+
+    sweep = [row for row in load_sweep() if row["task"] == "tense"]
+    mean = lambda kind, gap: np.mean([r["metric"] for r in sweep if r["kind"] == kind and r["gap"] == gap])
+    gaps = sorted({r["gap"] for r in sweep})
+    assert mean("rnn", gaps[0]) > 0.95
+    for gap in (g for g in gaps if g >= 45):
+        assert abs(mean("rnn", gap) - CHANCE["tense"]) < 0.02, gap
+    for kind in ("lstm", "gru"):
+        assert mean(kind, gaps[-1]) > 0.95, kind
+
+
+# --- the quotes: every "What to look for" has a test, every quote is still in its notebook ----
+
+def collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+@lru_cache(maxsize=None)
+def notebook_cells(number: str) -> dict:
+    r"""{"markdown": [...], "code": [...]}: the sources of one notebook's cells, by its two-digit number."""
+    (path,) = [nb for nb in NOTEBOOKS if nb.name.startswith(number)]
+    cells = {"markdown": [], "code": []}
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] in cells:
+            cells[cell["cell_type"]].append("".join(cell["source"]))
+    return cells
+
+
+def markdown_text(number: str) -> str:
+    return "\n\n".join(notebook_cells(number)["markdown"])
+
+
+def look_for_paragraphs(number: str) -> list:
+    return [collapse(p) for cell in notebook_cells(number)["markdown"] for p in re.split(r"\n\s*\n", cell)
+            if "**What to look for:**" in p]
+
+
+def claim_docstrings() -> list:
+    r"""(module name, test name, docstring) of every test function in the claims modules, read with ast."""
+    found = []
+    for module in CLAIM_MODULES:
+        if not module.exists():
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+                found.append((module.name, node.name, collapse(ast.get_docstring(node) or "")))
+    return found
+
+
+def quotes(docstring: str, open_mark='"', close_mark='"') -> list:
+    return re.findall(re.escape(open_mark) + r"([^" + open_mark + close_mark + r"]+)" + re.escape(close_mark), docstring)
+
+
+def pieces(quote: str) -> list:
+    r"""A quote's verbatim pieces: "..." (or an ellipsis character) joins two parts of one sentence."""
+    return [p for p in (collapse(p) for p in re.split(r"\.\.\.|…", quote)) if p]
+
+
+def words(quote: str) -> int:
+    return sum(len(p.split()) for p in pieces(quote))
+
+
+def appears_in(quote: str, text: str) -> bool:
+    r"""Every piece of `quote` in `text`, in order."""
+    at = 0
+    for piece in pieces(quote):
+        at = text.find(piece, at)
+        if at < 0:
+            return False
+        at += len(piece)
+    return True
+
+
+@pytest.mark.parametrize("number", [nb.name[:2] for nb in NOTEBOOKS])
+def test_every_what_to_look_for_paragraph_has_a_claims_test(number):
+    r"""Each "What to look for" paragraph is quoted (four words or more) by a test whose docstring starts "NN:"."""
+    docstrings = [doc for _, _, doc in claim_docstrings() if doc.startswith(f"{number}:")]
+    uncovered = [paragraph for paragraph in look_for_paragraphs(number)
+                 if not any(words(q) >= 4 and appears_in(q, paragraph) for doc in docstrings for q in quotes(doc))]
+    assert not uncovered, "no claims test quotes:\n" + "\n".join(f"  {p[:110]}..." for p in uncovered)
+
+
+def test_every_quote_in_a_claims_docstring_is_still_in_its_notebook():
+    r"""Double-quoted phrases of four or more words are in the notebook's markdown; «...» in its code cells."""
+    stale = []
+    for module, name, doc in claim_docstrings():
+        number = re.match(r"(\d\d):", doc)
+        if not number or not any(nb.name.startswith(number.group(1)) for nb in NOTEBOOKS):
+            continue
+        cells = notebook_cells(number.group(1))
+        markdown = collapse("\n\n".join(cells["markdown"]))
+        code = collapse("\n\n".join(cells["code"]))
+        stale += [f"{module}::{name}: \"{q}\"" for q in quotes(doc) if words(q) >= 4 and not appears_in(q, markdown)]
+        stale += [f"{module}::{name}: «{q}»" for q in quotes(doc, "«", "»") if not appears_in(q, code)]
+    assert not stale, "quoted text no longer in its notebook:\n" + "\n".join(stale)
+
+
+def test_05_what_to_look_for_when_clipping_rescues_the_run():
+    r"""05: "clipping by norm at 0.1 to 3 turns the NaN run into one that learns, ending below the 0.167 baseline",
+    "at 10 it still clips almost every step" (more than 90% of steps), "the loss ends more than ten times above the
+    baseline", "with more than a thousand weights", "so only the smallest threshold helps". Ending = the median of
+    the last 50 steps, as the notebook prints it."""
+    from helpers.exercises.nb08 import train_rnn
+    from helpers.rnn import RNNRegressor
+    from helpers.tasks import ADDING_BASELINE_MSE
+
+    def late(log):
+        return np.median(log.loss[-50:])
+
+    assert train_rnn(progress=False).diverged
+    for threshold in (0.1, 0.3, 1.0, 3.0):
+        log = train_rnn(clip_norm=threshold, progress=False)
+        assert not log.diverged and late(log) < ADDING_BASELINE_MSE
+    log = train_rnn(clip_norm=10.0, progress=False)
+    clipped = np.mean(np.sqrt(np.sum(log.grad_norms ** 2, axis=1)) > 10.0)
+    assert clipped > 0.9 and late(log) > 10 * ADDING_BASELINE_MSE
+    n_weights = sum(p.numel() for p in RNNRegressor(2, hidden=32, rng=np.random.default_rng(0)).parameters())
+    assert n_weights == 1185
+    below = [late(train_rnn(clip_value=threshold, progress=False)) < ADDING_BASELINE_MSE
+             for threshold in (0.1, 0.3, 1.0, 3.0, 10.0)]
+    assert below == [True, False, False, False, False]
+
+
+def test_04_the_input_scale_sets_how_hard_each_word_pushes():
+    r"""04: "`init_rnn` draws $W_x$ with standard deviation `input_scale`$/\sqrt{45}$ (the tense task has 45 words):
+    0.15 with the default `input_scale=1`, 1.0 with the 6.7 used above"."""
+    from helpers.rnn import init_rnn
+    from helpers.tasks import make_tense_task
+
+    assert make_tense_task(1, gap=1, rng=np.random.default_rng(0)).vocab_size == 45
+    for scale, shown in ((1.0, 0.15), (6.7, 1.0)):  # the drawn weights, not only the formula
+        W_x = init_rnn(32, 45, 2, np.random.default_rng(0), input_scale=scale).W_x
+        assert abs(W_x.std() / (scale / np.sqrt(45)) - 1) < 0.05 and abs(W_x.std() - shown) < 0.02
+
+
+def test_04_a_larger_input_scale_bends_the_slopes_and_the_first_word_fades_faster():
+    r"""04: "along the gap-100 sentence 15% of the units are saturated and the root mean square of $f'$ is 0.62. At
+    input scale 1 none is saturated and it is 0.91", "Per filler word the first word's influence keeps about 0.61 of
+    itself at input scale 6.7 and 0.91 at input scale 1", "at gap 45 that leaves $3\times10^{-11}$ against
+    $8\times10^{-3}$", "the blue line is the orange curve of the figure above", "the line flattens onto the grey
+    dotted one and the slopes on the right crowd towards 1", "Drag it up to 10 and 30% of the units saturate",
+    "Switch to linear: nothing saturates, and the input scale no longer moves the line"."""
+    from helpers import live
+
+    lf = live.first_word_influence(mode="agg")
+    assert lf.values["input_scale"] == 6.7 and lf.values["radius"] == 1.0
+    ratios = line_y(lf)  # gaps 0, 5, ..., 100; the orange curve above printed 5.4e-03 at gap 10, 2.3e-22 at 100
+    assert within_factor(ratios[2], 5.4e-3, 1.05) and within_factor(ratios[-1], 2.3e-22, 1.05)
+    assert [l.get_color() for l in lf.fig.axes[0].lines if l.get_gid() == "measured"] == ["#0072B2"]
+    seen = {}
+    for scale in (1.0, 6.7, 10.0):
+        set_controls(lf, input_scale=scale)
+        ratios = line_y(lf)
+        seen[scale] = dict(reading=status(lf, ax=1), per_word=ratios[-1] ** (1 / 100), at_45=ratios[9])
+        if scale == 1.0:
+            np.testing.assert_allclose(ratios, line_y(lf, "scale=1"), rtol=1e-12)
+    assert seen[1.0]["reading"].startswith("0% saturated") and "rms f' = 0.91" in seen[1.0]["reading"]
+    assert seen[6.7]["reading"].startswith("15% saturated") and "rms f' = 0.62" in seen[6.7]["reading"]
+    assert seen[10.0]["reading"].startswith("30% saturated")
+    assert round(seen[1.0]["per_word"], 2) == 0.91 and round(seen[6.7]["per_word"], 2) == 0.61
+    assert f"{seen[1.0]['at_45']:.0e}" == "8e-03" and f"{seen[6.7]['at_45']:.0e}" == "3e-11"
+    set_controls(lf, activation="linear", input_scale=1.0)
+    flat = line_y(lf)
+    set_controls(lf, input_scale=6.7)
+    np.testing.assert_allclose(line_y(lf), flat, rtol=1e-3)
+    assert status(lf, ax=1).startswith("0% saturated")
+
+
+def solved(gap, input_scale=None) -> int:
+    """Seeds 0-4 reaching held-out accuracy 0.9 on the tense task with notebook 04's training cell; run_point is
+    that cell (the same data, weights, batches and budget). input_scale None: 6.7, read from the stored sweep."""
+    from helpers.sequence import run_point
+
+    if input_scale is None:
+        return sum(stored_point("tense", "rnn", gap, seed)["metric"] >= 0.9 for seed in range(5))
+    return sum(run_point("tense", "rnn", gap, seed, input_scale=input_scale)["metric"] >= 0.9 for seed in range(5))
+
+
+def test_04_five_seeds_at_input_scales_6_7_and_1():
+    r"""04: "two of five seeds solve gap 20, one gap 30, and none gap 45", "three of five seeds solve gap 45", "even at
+    input scale 1 only one seed of five solves gap 100"."""
+    assert [solved(gap) for gap in (2, 5, 10, 20, 30, 45)] == [5, 5, 5, 2, 1, 0]
+    assert solved(45, input_scale=1.0) == 3
+    assert solved(100, input_scale=1.0) == 1
+
+
+def test_08_setup_1_barely_moves_and_answers_like_a_coin():
+    r"""08: "Twelve hidden layers of 32 sigmoid units, torch's default initialisation", "800 people to train on, 200 to
+    test on", "The loss barely moves and the network answers about as well as a coin" (the loss moves less than 0.1
+    in 300 steps; held-out accuracy within 0.05 of 0.5)."""
+    from helpers.exercises.nb08 import CLASSIFIER_SETTINGS, broken_deep_network, insurance_split
+    from helpers.training import binary_accuracy, linear_layers, train
+
+    X, y, X_test, y_test = insurance_split()
+    assert (len(X), len(X_test)) == (800, 200)
+    model = broken_deep_network()
+    layers = linear_layers(model)
+    assert len(layers) == 13 and all(layer.out_features == 32 for _, layer in layers[:-1])
+    assert sum(isinstance(m, torch.nn.Sigmoid) for m in model.modules()) == 12
+    log = train(model, X, y, generator=torch.Generator().manual_seed(0), **CLASSIFIER_SETTINGS)
+    assert log.n_steps == 300 and abs(log.loss[0] - log.final_loss) < 0.1
+    assert abs(binary_accuracy(model, X_test, y_test) - 0.5) < 0.05
+
+
+def test_08_setup_3_draws_n01_weights_and_each_relu_layer_silences_about_half():
+    r"""08: "Ten ReLU layers whose weights someone drew from $\mathcal{N}(0, 1)$, whatever the layer's width", "A layer
+    of 32 ReLU units adds up 32 inputs, each times its weight, and then sets about half of its units to zero"
+    (about half: within 15 points of 50% inactive in every hidden layer of the report); "A health report at initialisation tells
+    vanishing from exploding": setup 1 says vanishing, setup 3 exploding."""
+    from helpers.exercises.nb08 import broken_deep_network, broken_relu_network, insurance_split
+    from helpers.health import gradient_health
+    from helpers.training import linear_layers
+
+    X, y, _, _ = insurance_split()
+    model = broken_relu_network()
+    layers = linear_layers(model)
+    assert len(layers) == 11 and sum(isinstance(m, torch.nn.ReLU) for m in model.modules()) == 10
+    hidden = torch.cat([layer.weight.detach().ravel() for _, layer in layers[1:-1]])  # the 32 x 32 layers
+    assert abs(float(hidden.std()) - 1) < 0.05 and abs(float(hidden.mean())) < 0.05
+    report = gradient_health(model, X, y)
+    assert all(abs(row.inactive - 0.5) < 0.15 for row in report.rows[:-1])
+    assert report.verdict == "exploding" and gradient_health(broken_deep_network(), X, y).verdict == "vanishing"
+
+
+def test_02_a_sigmoid_unit_is_saturated_beyond_3_6_and_weight_scale_10_spreads_z_to_10():
+    r"""02: "its pre-activations $z$ have a standard deviation of about 10", "That happens where $|z| > 3.6$ (solve
+    $\sigma(z)(1-\sigma(z)) = 0.025$)", "the last row answers 02.3"."""
+    from helpers.exercises.core import evaluate, exercises
+
+    z = np.linspace(0, 10, 100001)
+    assert round(float(z[np.argmax(sigmoid_prime(z) < 0.025)]), 1) == 3.6
+    rng = np.random.default_rng(0)  # a layer of 64 inputs with spread 1 and weights of scale 10, as in the figure
+    z = rng.standard_normal((4000, 64)) @ (10.0 * rng.standard_normal(64) / np.sqrt(64))
+    assert within(float(z.std()), 10.0, 0.1)
+    last_row = 100 * saturation_fraction(10 * np.random.default_rng(0).standard_normal(100_000), "sigmoid")
+    exercise = exercises()["02.3"]
+    assert evaluate(exercise, {exercise.answer: round(last_row, 1)}).status == "correct"
+
+
+def test_04_ten_fillers_cut_the_first_word_two_hundredfold_and_radius_1_5_does_not_save_it():
+    r"""04: "At radius 1, ten filler words already cut the first word's influence about two-hundredfold, and at a gap
+    of 100 by more than twenty orders of magnitude. Even radius 1.5 does not save it" (not saved: below $10^{-6}$ at
+    gap 100)."""
+    lf = live.first_word_influence(mode="agg")  # at the input scale and sentence of the figure above it
+    ratios = line_y(lf)
+    assert within_factor(1 / ratios[2], 200, 1.25) and ratios[-1] < 1e-20
+    assert line_y(set_controls(lf, radius=1.5))[-1] < 1e-6
+
+
+def test_05_the_health_report_predicts_the_blow_up_from_the_update_ratio():
+    r"""05: "already predicts the trouble from the update:data ratio": its verdict is exploding, and the layer it
+    names is the one whose update ratio is above 1."""
+    from helpers.health import gradient_health
+    from helpers.rnn import RNNRegressor
+    from helpers.tasks import make_adding_task
+
+    x, y = make_adding_task(1000, 20, np.random.default_rng(0))
+    report = gradient_health(RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0)), x, y, lr=0.3)
+    assert report.verdict == "exploding"
+    (named,) = [row for row in report.rows if row.update_ratio > 1]
+    assert f"'{named.name}'" in report.reason
