@@ -41,6 +41,8 @@ WRONG_ANSWERS = {
              "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
              "    return int(bad[0]) if bad.size else -1"],
     "05.1": ["guess_growth_after_50 = 75", "guess_growth_after_50 = 1e20"],
+    "05.4": ["guess_longest_value_clipped_norm = 0.3", "guess_longest_value_clipped_norm = 355.5",
+             "guess_longest_value_clipped_norm = 3"],
     "06.1": ["def my_forget_gate(x, h, W_f, U_f, b_f):\n    return np.tanh(x @ W_f.T + h @ U_f.T + b_f)",
              "def my_forget_gate(x, h, W_f, U_f, b_f):\n    return sigmoid(x @ W_f.T + h @ U_f.T)",
              "def my_forget_gate(x, h, W_f, U_f, b_f):\n    return sigmoid(x @ W_f + h @ U_f + b_f)"],
@@ -172,6 +174,9 @@ SLIPS = [
      "clipping by value"),
     ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = sum(np.linalg.norm(g) for g in grads)\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]", "not the sum of the arrays' norms"),
+    ("05.4", "guess_longest_value_clipped_norm = 0.3 * 1185", "square root of the sum"),
+    ("05.4", "guess_longest_value_clipped_norm = 0.3", "bounds each entry"),
+    ("05.4", "guess_longest_value_clipped_norm = 1000", "Too large"),
     ("06.2", "def my_cell_path(forget_gates):\n    return forget_gates[:, -1]", "the last step's gate alone"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates, axis=2)", "not over the units"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.cumprod(forget_gates, axis=1)", "one value per step"),

@@ -66,10 +66,31 @@ def _first_bad_test(fn):
     return None
 
 
+# The 05 network (RNNRegressor(2, hidden=32)): W_ih (32, 2), W_hh (32, 32), two biases (32,),
+# readout (1, 32) and its bias: 1185 numbers, each cut to [-0.3, 0.3] when clipping by value at 0.3.
+N_WEIGHTS = 32 * 2 + 32 * 32 + 32 + 32 + 32 + 1
+VALUE_THRESHOLD = 0.3
+
+
+def _value_clipped_test(guess):
+    """The longest value-clipped gradient: every entry at the threshold, norm threshold * sqrt(n)."""
+    value = number(guess, "Your answer")
+    truth = VALUE_THRESHOLD * np.sqrt(N_WEIGHTS)
+    if np.isclose(value, VALUE_THRESHOLD * N_WEIGHTS, rtol=0.1):
+        return "That adds up the entries' sizes; a norm is the square root of the sum of their squares."
+    if np.isclose(value, VALUE_THRESHOLD, rtol=0.1):
+        return "That bounds each entry; the gradient has 1185 of them, each as large as that at most."
+    if abs(value - truth) > 0.02 * truth:  # exact arithmetic: 2% leaves room for rounding sqrt(1185) to 34
+        return f"{'Too large' if value > truth else 'Too small'}: what is the norm when every entry is 0.3?"
+    return None
+
+
 EXERCISES = [
     Exercise("05.1", "predict: a scaled rotation applied 50 times", "guess_growth_after_50",
              lambda guess: within_factor(guess, 1.5 ** 50, 10.0, "Your guess")),
     Exercise("05.2", "the first step that is not finite", "my_first_bad_step", _first_bad_test,
              returns_none="sometimes"),
     Exercise("05.3", "clipping by the global norm", "my_clip_by_norm", _clip_test),
+    Exercise("05.4", "predict: the longest step clipping by value allows", "guess_longest_value_clipped_norm",
+             _value_clipped_test),
 ]
