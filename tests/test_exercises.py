@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, Exercise, check, evaluate, exercises, results
 from helpers.exercises.core import RETURNED_NONE, RETURNED_NONE_SOMETIMES
@@ -201,7 +202,7 @@ SLIPS = [
     ("08.4", "fixed_rnn_settings = dict()", "name a remedy"),
     # Measured: at lr 0.3 the run turns NaN with radius 0.5, 0.9 and 1.0 alike.
     ("08.4", "fixed_rnn_settings = dict(radius=0.9)", "a smaller recurrent matrix is not enough"),
-    ("08.4", "fixed_rnn_settings = dict(clip_value=10.0)", "which clipping keeps it"),
+    ("08.4", "fixed_rnn_settings = dict(clip_value=10.0)", "34 times the threshold"),
     ("08.6", "def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
              "        layer.weight.normal_(0.0, 0.1)", "torch.no_grad()"),
 ]
@@ -323,3 +324,16 @@ def test_the_named_causes_are_what_the_health_reports_and_the_training_log_show(
     total = np.sqrt(np.sum(log.grad_norms ** 2, axis=1))
     assert log.first_nonfinite_step is not None and named_cause("08.3") == "exploding"
     assert total[np.isfinite(total)].max() > 1e15 * total[0]  # the gradient grows until it overflows
+
+
+@pytest.mark.parametrize("exercise_id", ["08.2", "08.6"])
+def test_a_repair_that_draws_from_torchs_global_generator_gets_the_same_verdict_every_run(exercise_id):
+    # Without the seeded check, the reference He initialisation diverged for 5 of 60 global seeds.
+    verdicts = set()
+    for seed in (11, 33, 41, 42):  # global states at which an unseeded check failed the reference answer
+        torch.manual_seed(seed)
+        verdicts.add(evaluate(exercises()[exercise_id], run(SOLUTIONS[exercise_id])).status)
+    assert verdicts == {CORRECT}
+    state = torch.random.get_rng_state()
+    evaluate(exercises()[exercise_id], run(SOLUTIONS[exercise_id]))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the notebook's own random numbers are untouched
