@@ -19,7 +19,7 @@ from helpers.gradcheck import norm
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
-from helpers.plots import (DANGER, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_count_xlim,
+from helpers.plots import (DANGER, LOG_CEIL, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_count_xlim,
                            fit_linear_ylim, fit_log_ylim, label, log_safe, outside_legend, set_status,
                            status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, output_loss, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
@@ -110,7 +110,8 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n_units, fan_in))
     w = rng.standard_normal(fan_in) / np.sqrt(fan_in)
-    z_unit = x @ w  # (n_units,), std about 1
+    z_unit = x @ w
+    z_unit /= z_unit.std()  # exactly std 1, so the sliders set std(z) = scale * spread, as the notebook says
     z_edges = np.linspace(-Z_RANGE, Z_RANGE, 97)
     d_edges = np.linspace(0.0, 1.0, 41)  # f'(z) / max f'
 
@@ -501,8 +502,8 @@ def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigur
         if log.diverged:
             set_status(status, f"still blows up: non-finite from step {log.first_nonfinite_step}", alarm=True)
         else:
-            set_status(status, f"no clipping: NaN from step {unclipped.first_nonfinite_step}; "
-                               f"clipped: final loss {log.final_loss:.3g}")
+            set_status(status, f"no clipping: non-finite from step {unclipped.first_nonfinite_step}; "
+                               f"clipped: ends at {log.final_loss:.3g}")
 
     controls = {"kind": choice_dropdown(kinds[0], kinds, "clip by"),
                 "threshold": choice_slider(thresholds[len(thresholds) // 2], thresholds, "threshold")}
@@ -684,7 +685,10 @@ def _gradient_verdict(norms: np.ndarray) -> str:
     """
     problem = describe_problem(norms, "layer", np.arange(1, norms.size + 1))
     if problem:
-        return f"exploding: gradient {problem}"
+        # Zeros or values too small to draw are a gradient that vanished; inf, NaN or
+        # values too large to draw, one that exploded.
+        vanished = bool(np.all(np.isfinite(norms)) and norms.max() < LOG_CEIL)
+        return f"{'vanishing' if vanished else 'exploding'}: gradient {problem}"
     ratio = norms[0] / norms[-1] if norms[-1] > 0 else np.inf
     if ratio < VANISHING_RATIO:
         return f"vanishing: first layer gets {ratio:.1g} x the last"

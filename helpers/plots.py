@@ -116,7 +116,7 @@ def describe_problem(values, index_name: str = "layer", indices=None, backward: 
         (np.isnan(v), "became NaN"),
         (np.isinf(v), "overflowed to inf"),
         (v >= LOG_CEIL, "is too large to draw"),
-        (v == 0, "underflowed to exactly 0"),
+        (v == 0, "is exactly 0"),  # an underflow, or an exact zero factor: the value cannot tell which
         ((v > 0) & (v <= LOG_FLOOR), "is too small to draw"),
     )
     for mask, what in checks:

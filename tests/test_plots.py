@@ -14,7 +14,7 @@ def test_log_safe_hides_what_a_log_axis_cannot_draw():
 @pytest.mark.parametrize("values,expected", [
     ([1.0, np.nan, 2.0], "became NaN at layer 1"),
     ([1.0, 2.0, np.inf], "overflowed to inf at layer 2"),
-    ([1.0, 0.0, 0.0], "underflowed to exactly 0 at layer 1"),
+    ([1.0, 0.0, 0.0], "is exactly 0 at layer 1"),
     ([1.0, 2.0, 3.0], ""),
 ])
 def test_describe_problem_names_the_first_bad_entry(values, expected):
@@ -31,7 +31,7 @@ def test_describe_problem_backward_names_where_the_trouble_began():
     flowed = [np.nan, np.inf, np.inf, 1e200]
     assert describe_problem(flowed, "step", backward=True) == "overflowed to inf at step 2"
     assert describe_problem(flowed, "step") == "became NaN at step 0"  # forward reading: the first entry
-    assert describe_problem([0.0, 0.0, 1e-310, 1.0], "step", backward=True) == "underflowed to exactly 0 at step 1"
+    assert describe_problem([0.0, 0.0, 1e-310, 1.0], "step", backward=True) == "is exactly 0 at step 1"
     assert describe_problem([np.nan, np.nan, 1.0], "step", [5, 6, 7], backward=True) == "became NaN at step 6"
     assert describe_problem([1e-3, 1.0, 1e3], "step", backward=True) == ""
 

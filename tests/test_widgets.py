@@ -517,3 +517,12 @@ def test_first_word_influence_fades_faster_and_saturates_more_with_a_larger_inpu
         assert saturated_percent(lf) == 0
     # Equal but for rounding: the softmax's gradient loses digits as the outputs grow with the scale.
     np.testing.assert_allclose(lines[0], lines[1], rtol=1e-3)
+
+
+def test_the_lab_calls_a_gradient_that_underflowed_vanishing_and_one_that_overflowed_exploding():
+    from helpers.live import _gradient_verdict
+
+    assert _gradient_verdict(np.array([0.0, 1e-20, 1.0])).startswith("vanishing: gradient is exactly 0 at layer 1")
+    assert _gradient_verdict(np.array([1e-310, 1.0])).startswith("vanishing")
+    assert _gradient_verdict(np.array([np.inf, 1.0])).startswith("exploding")
+    assert _gradient_verdict(np.array([np.nan, 1.0])).startswith("exploding")
