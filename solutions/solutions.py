@@ -6,6 +6,9 @@ in; `python course.py release DEST` makes sure none of it reaches students.
 This file is read, not imported: each block runs inside its own notebook.
 """
 
+# %% 00.1
+guess_factors_until_one_percent = 44  # 0.9 ** 44 = 0.0097, 0.9 ** 43 = 0.0108
+
 # %% 01.1
 import numpy as np
 

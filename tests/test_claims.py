@@ -1730,3 +1730,13 @@ def test_08_mlp_keeps_torchs_default_initialisation_whatever_the_activation():
             limit = 1 / np.sqrt(layer.in_features)
             assert float(layer.weight.abs().max()) <= limit
             assert within(float(layer.weight.std()), limit / np.sqrt(3), 0.2)
+
+
+def test_00_the_figure_at_0_9_crosses_one_percent_where_the_logarithms_say():
+    r"""00: "$0.9^k < 0.01$ means $k > \ln 0.01 / \ln 0.9$", "set `factor w` to 0.9 and read where the line crosses
+    $10^{-2}$"."""
+    from helpers.exercises.nb00 import factors_until_left
+
+    k, y = line(set_controls(live.repeated_product(mode="agg"), w=0.9))
+    crossing = int(k[np.argmax(y < 0.01)])
+    assert crossing == factors_until_left() == int(np.ceil(np.log(0.01) / np.log(0.9))) == 44

@@ -13,6 +13,7 @@ SOLUTIONS = load_solutions(Path(__file__).resolve().parents[1] / "solutions" / "
 
 # Mistakes students make; each must be told "not yet".
 WRONG_ANSWERS = {
+    "00.1": ["guess_factors_until_one_percent = 50", "guess_factors_until_one_percent = 43.7"],
     "01.1": ["def my_sigmoid_prime(z):\n    s = 1 / (1 + np.exp(-z))\n    return s * (1 + s)",
              "def my_sigmoid_prime(z):\n    return np.exp(-z) / (1 + np.exp(-z)) ** 2"],  # overflows at -800
     "01.2": ["def my_chain_gradient(w, z):\n    return np.sum(w * sigmoid_prime(z))",
@@ -137,6 +138,9 @@ def setup_for(exercise_id: str) -> str:
 
 # (exercise id, the student's cell, a piece of the hint it must get)
 SLIPS = [
+    ("00.1", "guess_factors_until_one_percent = 43", "still just above 1%"),
+    ("00.1", "guess_factors_until_one_percent = 43.7", "whole number"),
+    ("00.1", "guess_factors_until_one_percent = 22", "Too few"),
     ("01.1", "def my_sigmoid_prime(z):\n    return sigmoid(z)", "the sigmoid itself"),
     ("01.2", "def my_chain_gradient(w, z):\n    return w * sigmoid_prime(z)", "Return one number"),
     ("01.2", "def my_chain_gradient(w, z):\n    return float(np.prod(w * sigmoid(z)))", "the sigmoid's slope at z"),

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 NOT_ATTEMPTED, WRONG, CORRECT = "not attempted", "wrong", "correct"
-NOTEBOOK_MODULES = ("nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07", "nb08")
+NOTEBOOK_MODULES = ("nb00", "nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07", "nb08")
 _COLORS = {NOT_ATTEMPTED: "#999999", WRONG: "#D55E00", CORRECT: "#009E73"}
 _results: dict[str, "Verdict"] = {}
 
