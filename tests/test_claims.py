@@ -1700,7 +1700,7 @@ def test_05_weight_decay_adds_lambda_w_to_the_gradient_and_shrinks_weights_by_on
         torch.testing.assert_close(a, b)
     w = torch.tensor([2.0], requires_grad=True)  # with no data loss, one step is the factor 1 - eta * lambda
     (0.5 / 2 * (w ** 2).sum()).backward()
-    assert float(w - 0.1 * w.grad) == pytest.approx(2.0 * (1 - 0.1 * 0.5))
+    assert float((w - 0.1 * w.grad).detach()) == pytest.approx(2.0 * (1 - 0.1 * 0.5))
 
 
 def test_07_lab_rows_report_the_first_and_last_of_their_training_steps():
