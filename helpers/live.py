@@ -386,7 +386,7 @@ def _first_word_ratios(params, xs, labels, activation):
     with np.errstate(all="ignore"):
         dx_first = (grads.dh[rows, first + 1] * df(cache.zs[rows, first])) @ params.W_x  # (G, V)
         dx_last = (grads.dh[:, -1] * df(cache.zs[:, -1])) @ params.W_x
-        ratios = np.linalg.norm(dx_first, axis=1) / np.linalg.norm(dx_last, axis=1)
+        ratios = norm(dx_first, axis=1) / norm(dx_last, axis=1)  # (G,); the one overflow-safe norm
     return ratios, cache
 
 

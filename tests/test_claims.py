@@ -1588,11 +1588,13 @@ def solved(gap, input_scale=None) -> int:
 
 
 def test_04_five_seeds_at_input_scales_6_7_and_1():
-    r"""04: "two of five seeds solve gap 20, one gap 30, and none gap 45", "three of five seeds solve gap 45", "even at
-    input scale 1 only one seed of five solves gap 100"."""
+    r"""04: "two of five seeds solve gap 20, one gap 30, and none gap 45", "and most seeds solve gap 45", "even at input
+    scale 1 most seeds fail at gap 100". At input scale 1 single seeds sit near the edge (gap 45, seed 2: 0.49 with
+    AVX-512 arithmetic, 0.66 with AVX2; with MKL's AVX2 kernels alone the five seeds' mean went from 0.87 to above
+    0.95), so only "most" is claimed."""
     assert [solved(gap) for gap in (2, 5, 10, 20, 30, 45)] == [5, 5, 5, 2, 1, 0]
-    assert solved(45, input_scale=1.0) == 3
-    assert solved(100, input_scale=1.0) == 1
+    assert solved(45, input_scale=1.0) >= 3
+    assert solved(100, input_scale=1.0) <= 2
 
 
 def test_08_setup_1_barely_moves_and_answers_like_a_coin():
