@@ -503,6 +503,14 @@ def to_torch_lstm(params) -> nn.LSTM:
     return _to_torch_gated(_check_params(params, LSTMParams), nn.LSTM)
 
 
+def lstm_params_of(module: nn.LSTM) -> LSTMParams:
+    """The LSTMParams of a one-layer torch nn.LSTM, as float64 numpy copies: to_torch_lstm's inverse."""
+    if not isinstance(module, nn.LSTM) or module.num_layers != 1:
+        raise ValueError(f"module should be a one-layer torch.nn.LSTM, not {module!r}")
+    return LSTMParams(*(getattr(module, name).detach().double().numpy().copy()
+                        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
+
+
 def to_torch_gru(params) -> nn.GRU:
     """nn.GRU(n_in, hidden, batch_first=True) in float64, holding copies of params' weights."""
     return _to_torch_gated(_check_params(params, GRUParams), nn.GRU)

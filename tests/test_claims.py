@@ -325,7 +325,7 @@ def test_06_what_to_look_for_rnn_lstm_and_gru_side_by_side():
 
 GATES = """
 import json, numpy as np, torch
-from helpers.gated import LSTMParams, lstm_forward
+from helpers.gated import lstm_forward, lstm_params_of
 from helpers.sequence import INPUT_SCALE, GATE_BIAS, SequenceModel
 from helpers.tasks import make_tense_task
 from helpers.training import train
@@ -339,8 +339,7 @@ train(model, task.one_hot(), task.labels, steps=300, lr=0.01, optimizer="adam", 
 held_out = make_tense_task(500, gap=20, rng=np.random.default_rng(7))
 out = []
 for m in (untrained, model):
-    cache = lstm_forward(LSTMParams(*(getattr(m.rnn, n).detach().double().numpy() for n in
-                                      ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))), held_out.one_hot())
+    cache = lstm_forward(lstm_params_of(m.rnn), held_out.one_hot())
     c, a = cache.cs[:, -1], held_out.labels
     sep = np.abs(c[a == 1].mean(0) - c[a == 0].mean(0)) / c.std(0)
     kept = np.median(np.prod(cache.f[:, 1:-1], axis=1), axis=0)

@@ -353,3 +353,14 @@ def test_backward_rejects_a_mismatched_gradient_or_cache():
         lstm_backward(params, cache, np.ones(3))
     with pytest.raises(ValueError, match=r"cache must be a GRUCache from gru_forward, got LSTMCache"):
         gru_backward(init_gru(4, 3, np.random.default_rng(0)), cache, np.ones(4))
+
+
+def test_lstm_params_of_reads_back_what_to_torch_lstm_holds():
+    from helpers.gated import lstm_params_of
+
+    params = init_lstm(5, 3, np.random.default_rng(0))
+    back = lstm_params_of(to_torch_lstm(params))
+    for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(params, name))
+    with pytest.raises(ValueError, match="one-layer torch.nn.LSTM"):
+        lstm_params_of(torch.nn.GRU(3, 5))
