@@ -26,8 +26,17 @@ module's name either way.
                   no activation follows the layer;
 - non-finite:     inf/NaN entries in the layer's gradients and in its parameters.
 
-and a verdict, "vanishing", "exploding" or "healthy", with its reason in one
-sentence. The model is left as it was found: its gradients and buffers (e.g.
+For a one-layer nn.RNN, the report also follows the gradient through time:
+||dL/dh_t|| for every step t = 1..T of the sequence (LayerHealth.step_grad_norms),
+from its hidden states and the gradients reaching them, and prints how many times
+larger the gradient at step 1 is than at step T.
+
+and a verdict, "vanishing", "exploding", "learning rate too large" or "healthy",
+with its reason in one sentence. "Exploding" means gradients that grow towards the
+first layer or the first step, or that are so large that even a small step
+(DEFAULT_LR) would move a layer by more than EXPLODING_UPDATE_RATIO of its size;
+"learning rate too large" means gradients of ordinary size with a step too long for
+them: only the given lr makes the update ratio too large. The model is left as it was found: its gradients and buffers (e.g.
 batch-norm running statistics) are put back, and its train/eval mode is not
 touched. Activations applied as functions (torch.tanh inside forward) have no
 module to hook, so their layer shows '-' for saturated and inactive. The
@@ -65,7 +74,7 @@ EXPLODING_UPDATE_RATIO = 0.1
 # its activation can have (the course's definition in helpers.activations).
 SATURATION_TOL = 0.1
 
-VERDICTS = ("vanishing", "exploding", "healthy")
+VERDICTS = ("vanishing", "exploding", "learning rate too large", "healthy")
 
 _ACTIVATIONS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu"}
 _RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
@@ -78,6 +87,7 @@ class LayerHealth:
     name: what the table, the verdict and health_plot call the layer ('1'..'L' in an
     nn.Sequential, else the module's name); module: its name in model.named_modules().
     saturation, inactive: fractions (0..1) of the units after the layer.
+    step_grad_norms: (T,) ||dL/dh_t|| over the batch, t = 1..T, for a one-layer nn.RNN; else None.
     """
 
     name: str
@@ -91,10 +101,20 @@ class LayerHealth:
     nonfinite_grads: int
     nonfinite_weights: int
     is_matrix: bool
+    step_grad_norms: np.ndarray | None = None
 
     @property
     def nonfinite(self) -> int:
         return self.nonfinite_grads + self.nonfinite_weights
+
+    @property
+    def step_ratio(self) -> float:
+        """||dL/dh_1|| / ||dL/dh_T||: above 1 the gradient grows back through time; NaN without steps."""
+        norms = self.step_grad_norms
+        if norms is None or len(norms) < 2 or not norms[-1] > 0:
+            return math.nan
+        with np.errstate(all="ignore"):
+            return float(norms[0] / norms[-1])
 
 
 def _sci(value: float) -> str:
@@ -158,6 +178,10 @@ class HealthReport:
 
         out = [fmt(headers), fmt(["-" * w for w in widths])]
         out += [fmt(line) for line in lines]
+        for row in self.rows:
+            if row.step_grad_norms is not None:
+                out.append(f"through time in {_called(row)}: the gradient at step 1 is {_factor(row.step_ratio)} "
+                           f"times the one at step {len(row.step_grad_norms)}")
         out.append(f"loss {_sci(self.loss)}, lr {self.lr:g} for the update ratio")
         out.append(f"verdict: {self.verdict} ({self.reason})")
         return "\n".join(out)
@@ -291,6 +315,71 @@ class _SaturationProbe:
         return (flat / total, dead / total) if total else (math.nan, math.nan)
 
 
+class _StepProbe:
+    """Follows the gradient through the time steps of every one-layer nn.RNN.
+
+    A forward hook keeps the hidden states h_1..h_T and asks autograd for the
+    gradients reaching the outputs (the state sequence and h_T); after the backward
+    pass, norms() runs backpropagation through time on them with the module's own
+    weights: dL/dh_{t-1} = direct_{t-1} + (dL/dh_t * f'(z_t)) W_hh. If the module runs
+    more than once, the last run counts.
+    """
+
+    def __init__(self, rows: list):
+        self.names = {id(module): name for name, module in rows
+                      if isinstance(module, nn.RNN) and module.num_layers == 1 and not module.bidirectional}
+        self.runs = {}  # name -> [module, hs (n, T, H), grad of the sequence, grad of h_T]
+        self.handles = []
+
+    def attach(self, model: nn.Module) -> None:
+        for module in model.modules():
+            if id(module) in self.names:
+                self.handles.append(module.register_forward_hook(self._hook))
+
+    def detach(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _hook(self, module, inputs, output):
+        seq, h_n = output
+        if not isinstance(seq, torch.Tensor) or not seq.requires_grad:  # a PackedSequence, or no autograd
+            return
+        hs = seq if module.batch_first else seq.transpose(0, 1)
+        if hs.ndim != 3:  # an unbatched sequence (T, H)
+            return
+        run = [module, hs.detach().double().cpu().numpy(), None, None]
+        self.runs[self.names[id(module)]] = run
+
+        def keep(k: int):
+            def store(grad):
+                run[k] = grad.detach().double().cpu().numpy()
+            return store
+        seq.register_hook(keep(2))
+        h_n.register_hook(keep(3))
+
+    def norms(self, name) -> np.ndarray | None:
+        """(T,) ||dL/dh_t||, t = 1..T, for the nn.RNN row `name`; None if it did not run."""
+        if name not in self.runs:
+            return None
+        module, hs, seq_grad, last_grad = self.runs[name]
+        n, T, H = hs.shape
+        direct = np.zeros_like(hs) if seq_grad is None else seq_grad.copy()
+        if not module.batch_first and seq_grad is not None:
+            direct = direct.transpose(1, 0, 2)
+        if last_grad is not None:
+            direct[:, -1] += last_grad[0]
+        W_hh = module.weight_hh_l0.detach().double().cpu().numpy()
+        with np.errstate(all="ignore"):
+            # f'(z_t) from h_t = f(z_t): 1 - h^2 for tanh, 1 where h > 0 for ReLU.
+            df = (hs > 0).astype(np.float64) if module.nonlinearity == "relu" else 1.0 - hs * hs
+            grads = np.empty_like(hs)
+            grads[:, -1] = direct[:, -1]
+            for t in range(T - 1, 0, -1):
+                grads[:, t - 1] = direct[:, t - 1] + (grads[:, t] * df[:, t]) @ W_hh
+        return norm(grads, axis=(0, 2))
+
+
 def _labels(model: nn.Module, rows: list, call_order: list) -> list:
     """What the report calls each of `rows` ((name, module) pairs), in their order.
 
@@ -316,6 +405,12 @@ def _labels(model: nn.Module, rows: list, call_order: list) -> list:
 def _called(row) -> str:
     """A layer in a sentence, as the table names it: "layer 3", "layer 'readout'"."""
     return f"layer {row.name}" if row.name.isdigit() else f"layer '{row.name}'"
+
+
+def _through_time(row) -> str:
+    """The gradient through time of a recurrent row, in words."""
+    return (f"in {_called(row)} the gradient at step 1 is {_factor(row.step_ratio)} times the one at "
+            f"step {len(row.step_grad_norms)}")
 
 
 def _in_brackets(row) -> str:
@@ -356,12 +451,29 @@ def _verdict(rows: list, loss: float, nonfinite_elsewhere: int, lr: float, call_
                f"the last layer's {_in_brackets(last)}")
     if ratio > EXPLODING_RATIO:
         return "exploding", f"{compare}: exploding"
+    recurrent = [row for row in rows if math.isfinite(row.step_ratio)]
+    for row in recurrent:
+        if row.step_ratio > EXPLODING_RATIO:
+            return "exploding", f"{_through_time(row)}: exploding through time"
     biggest = max(rows, key=lambda row: row.update_ratio if math.isfinite(row.update_ratio) else -1.0)
     if biggest.update_ratio > EXPLODING_UPDATE_RATIO:
-        return "exploding", (f"one SGD step with lr {lr:g} would move {_called(biggest)} by "
-                             f"{_factor(biggest.update_ratio)} times its own size: exploding")
+        step = (f"one SGD step with lr {lr:g} would move {_called(biggest)} by "
+                f"{_factor(biggest.update_ratio)} times its own size")
+        at_small_lr = biggest.update_ratio * DEFAULT_LR / lr
+        if at_small_lr > EXPLODING_UPDATE_RATIO:
+            # Even a small step is too long: the gradients themselves are huge.
+            return "exploding", (f"{step}, and even with lr {DEFAULT_LR:g} by {_factor(at_small_lr)} times: "
+                                 "exploding") if lr > DEFAULT_LR else f"{step}: exploding"
+        # Ordinary gradients (nothing above grows by depth or time): the step is what is too long.
+        largest_lr = lr * EXPLODING_UPDATE_RATIO / biggest.update_ratio
+        return "learning rate too large", (f"{step}, though no gradient grows towards the first layer or step; "
+                                           f"below lr {largest_lr:.2g} no step would move a layer by more than "
+                                           f"{EXPLODING_UPDATE_RATIO:g} of its size: learning rate too large")
     if ratio < VANISHING_RATIO:
         return "vanishing", f"{compare}: vanishing"
+    for row in recurrent:
+        if row.step_ratio < VANISHING_RATIO:
+            return "vanishing", f"{_through_time(row)}: vanishing through time"
     if len(matrices) > 1 and first.grad_norm == 0 and last.grad_norm == 0:
         return "vanishing", (f"the first {_in_brackets(first)} and the last layer {_in_brackets(last)} "
                              f"get a gradient of exactly 0: vanishing")
@@ -399,14 +511,17 @@ def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
     saved_grads = [p.grad for p in params]
     saved_buffers = [b.detach().clone() for b in model.buffers()]
     probe = _SaturationProbe(rows, SATURATION_TOL)
+    steps = _StepProbe(rows)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small models: threads cost more than they save (see helpers.training)
     try:
         for p in params:
             p.grad = None
         probe.attach(model, rows)
+        steps.attach(model)
         output = model(X_t)
         probe.detach()
+        steps.detach()
         loss = _default_loss(output, y_t) if loss_fn is None else loss_fn(output, y_t)
         if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
             raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
@@ -427,12 +542,14 @@ def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
                 weight_norm=weight_norm, update_ratio=float(update), saturation=flat, inactive=dead,
                 nonfinite_grads=_count_nonfinite(p.grad for p in own),
                 nonfinite_weights=_count_nonfinite(own), is_matrix=any(w.ndim >= 2 for w in weights),
+                step_grad_norms=steps.norms(name),
             ))
         others = [p for p in params if id(p) not in in_rows]
         elsewhere = _count_nonfinite(p.grad for p in others) + _count_nonfinite(others)
         value = float(loss.detach())
     finally:
         probe.detach()
+        steps.detach()
         torch.set_num_threads(threads)
         for p, g in zip(params, saved_grads):
             p.grad = g

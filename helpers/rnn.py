@@ -481,13 +481,14 @@ def torch_rnn_grads(model, xs, targets, loss, h0=None) -> RNNGrads:
 
 
 class _SequenceModel(nn.Module):
-    """nn.RNN (tanh, batch_first) -> nn.Linear on the last hidden state -> (n,) outputs.
+    """nn.RNN (batch_first, activation ACTIVATION) -> nn.Linear on the last hidden state -> (n,) outputs.
 
     x: (n, T, n_in) -> (n,). The weights are init_rnn(hidden, n_in, 1, rng,
     recurrent, radius, input_scale) copied over
     (nn.RNN's second bias, bias_hh, is zero), so the numpy RNN with those params
-    and activation "tanh" computes the same outputs: its jacobian_norms describe
-    this model at initialisation. `radius` is the recurrent matrix's spectral
+    and the class's ACTIVATION computes the same outputs: its jacobian_norms describe
+    this model at initialisation, and rnn_params_of reads the params back at any time.
+    `radius` is the recurrent matrix's spectral
     radius (for "orthogonal" also every singular value).
 
     With one-hot inputs each step adds one column of W_x, whose entries have
@@ -497,13 +498,15 @@ class _SequenceModel(nn.Module):
     only: here that is the readout, not the recurrent weights inside nn.RNN.
     """
 
+    ACTIVATION = "tanh"  # the name says it: ReLURNNRegressor is the one with ReLU units
+
     def __init__(self, n_in, hidden=32, radius=1.0, *, rng, recurrent="orthogonal", input_scale=1.0,
                  dtype=torch.float32):
         super().__init__()
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         params = init_rnn(hidden, n_in, 1, rng, recurrent=recurrent, radius=radius, input_scale=input_scale)
-        self.rnn = nn.RNN(params.n_in, params.hidden, nonlinearity="tanh", batch_first=True, dtype=dtype)
+        self.rnn = nn.RNN(params.n_in, params.hidden, nonlinearity=self.ACTIVATION, batch_first=True, dtype=dtype)
         self.readout = nn.Linear(params.hidden, 1, dtype=dtype)
         with torch.no_grad():
             for target, value in ((self.rnn.weight_hh_l0, params.W_h), (self.rnn.weight_ih_l0, params.W_x),
@@ -529,6 +532,45 @@ class RNNRegressor(_SequenceModel):
 
     Same constructor as RNNClassifier; for the adding problem n_in = 2.
     """
+
+
+class ReLURNNRegressor(RNNRegressor):
+    """RNNRegressor with ReLU units: nothing bounds its hidden state, so what grows through time can overflow."""
+
+    ACTIVATION = "relu"
+
+
+def rnn_params_of(model) -> RNNParams:
+    """The RNNParams of an RNNClassifier / RNNRegressor, as float64 numpy copies.
+
+    b is nn.RNN's two biases added, since the numpy RNN has one; with
+    rnn_forward(params, xs, model.ACTIVATION) it computes what the model computes.
+    """
+    if not isinstance(model, _SequenceModel):
+        raise ValueError(f"model must be an RNNClassifier or RNNRegressor, got {type(model).__name__}")
+    rnn, readout = model.rnn, model.readout
+
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().double().numpy().copy()
+    return RNNParams(W_h=numpy(rnn.weight_hh_l0), W_x=numpy(rnn.weight_ih_l0),
+                     b=numpy(rnn.bias_ih_l0 + rnn.bias_hh_l0), W_y=numpy(readout.weight), c=numpy(readout.bias))
+
+
+def state_gradient_norms(model, xs, targets) -> np.ndarray:
+    """(T+1,) ||dL/dh_t|| over the batch, t = 0..T, for an RNNRegressor's mse loss on (xs, targets).
+
+    xs (B, T, n_in), targets (B,). Computed in float64 by rnn_bptt from the model's
+    current weights: the gradient reaching each time step through all later ones,
+    which grows towards step 0 when the Jacobians J_t are larger than 1 and falls
+    when they are smaller.
+    """
+    if not isinstance(model, RNNRegressor):
+        raise ValueError(f"model must be an RNNRegressor, got {type(model).__name__}")
+    params = rnn_params_of(model)
+    xs = np.asarray(xs.detach().numpy() if isinstance(xs, torch.Tensor) else xs, dtype=np.float64)
+    targets = targets.detach().numpy() if isinstance(targets, torch.Tensor) else targets
+    cache = rnn_forward(params, xs, model.ACTIVATION)
+    return rnn_bptt(params, cache, output_loss(cache.out, targets, "mse").dout).norms()
 
 
 def input_gradient_norms(params, cache, grads) -> np.ndarray:

@@ -319,7 +319,9 @@ def test_models_with_named_submodules_keep_their_names():
     assert report.names == ["rnn", "readout"] == [row.module for row in report.rows]
     table = report.table().splitlines()
     assert [line.split()[0] for line in table[2:4]] == ["rnn", "readout"]
-    assert report.verdict == "exploding" and "would move layer 'readout' by" in report.reason
+    # Ordinary gradients, a step far too long for them: the learning rate, not the gradients, is the problem.
+    assert report.verdict == "learning rate too large" and "would move layer 'readout' by" in report.reason
+    assert "no gradient grows towards the first layer or step" in report.reason
 
 
 # --- every verdict agrees with the table beside it -------------------------------------
@@ -341,22 +343,29 @@ def _insurance():
     return X, y
 
 
-def _adding():
-    return make_adding_task(1000, 20, np.random.default_rng(0))
+def _adding(T=20):
+    return make_adding_task(1000, T, np.random.default_rng(0))
+
+
+def _rnn(radius):
+    return RNNRegressor(2, hidden=32, radius=radius, rng=np.random.default_rng(0))
 
 
 CASES = {  # name: (model, data, lr, verdict)
     "deep sigmoid, Xavier": (lambda: _deep("sigmoid", "xavier"), batch, 0.1, "vanishing"),
     "deep ReLU, He": (lambda: _deep("relu", "he"), batch, 0.1, "healthy"),
     "ReLU with N(0, 1) weights": (broken_relu_network, _insurance, None, "exploding"),
-    "RNN, radius 1.5, lr 0.3": (lambda: RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0)),
-                                _adding, 0.3, "exploding"),
+    "RNN, radius 1.5, lr 0.3": (lambda: _rnn(1.5), _adding, 0.3, "learning rate too large"),
+    "RNN, radius 3, T 30": (lambda: _rnn(3.0), lambda: _adding(30), 0.01, "exploding"),
+    "RNN, radius 0.9, T 30": (lambda: _rnn(0.9), lambda: _adding(30), 0.01, "vanishing"),
     "shallow ReLU, He": (lambda: mlp(2, nn.ReLU, init="he"), batch, None, "healthy"),
 }
 COMPARE = re.compile(r"the first layer \((?P<first>\d+|'[^']+')\) gets a gradient (?P<factor>\S+) times "
                      r"the last layer's \((?P<last>\d+|'[^']+')\)")
 STEP = re.compile(r"one SGD step with lr (?P<lr>\S+) would move layer (?P<layer>\d+|'[^']+') by "
                   r"(?P<factor>\S+) times its own size")
+THROUGH_TIME = re.compile(r"in layer (?P<layer>'[^']+') the gradient at step 1 is (?P<factor>\S+) times the one "
+                          r"at step (?P<T>\d+)")
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
@@ -371,7 +380,11 @@ def test_the_verdict_names_layers_and_numbers_of_its_table(case):
     grad = {row["layer"]: float(row["grad norm"]) for row in table}
     update = {row["layer"]: float(row["update ratio"]) for row in table}
     compare, step = COMPARE.search(report.reason), STEP.search(report.reason)
-    assert compare or step, report.reason
+    through_time = THROUGH_TIME.search(report.reason)
+    assert compare or step or through_time, report.reason
+    if through_time:  # the same words and number as the table's line for that layer
+        assert (f"through time in layer {through_time['layer']}: the gradient at step 1 is "
+                f"{through_time['factor']} times the one at step {through_time['T']}") in report.table()
     if compare:
         first, last = (compare[k].strip("'") for k in ("first", "last"))
         assert (first, last) == (layers[0], layers[-1])  # these models run their layers in table order
@@ -382,12 +395,16 @@ def test_the_verdict_names_layers_and_numbers_of_its_table(case):
         assert float(step["lr"]) == report.lr
         assert float(step["factor"]) == pytest.approx(update[layer], rel=0.06)
         assert update[layer] == max(update.values()) > EXPLODING_UPDATE_RATIO
+    factor = float(through_time["factor"]) if through_time else None
     if report.verdict == "vanishing":
-        assert compare and ratio < 1e-3
+        assert (compare and ratio < 1e-3) or (through_time and factor < 1e-3)
     elif report.verdict == "healthy":
         assert compare and 1e-3 <= ratio <= 1e3 and max(update.values()) <= EXPLODING_UPDATE_RATIO
+    elif report.verdict == "learning rate too large":
+        # A step too long for ordinary gradients: with DEFAULT_LR the same gradients would be fine.
+        assert step and max(update.values()) * DEFAULT_LR / report.lr <= EXPLODING_UPDATE_RATIO
     else:
-        assert step or ratio > 1e3
+        assert step or (compare and ratio > 1e3) or factor > 1e3
     # Saturation is read off the same table: a ReLU layer shows none, its inactive units instead.
     if "saturat" in report.reason:
         assert any(row["saturated"] not in ("0%", "-") for row in table)
@@ -396,3 +413,32 @@ def test_the_verdict_names_layers_and_numbers_of_its_table(case):
         assert all(20 <= int(row["inactive"][:-1]) <= 80 for row in table[:-1])
     if "sigmoid" in case:
         assert all(row["inactive"] in ("0%", "-") for row in table)
+
+
+@pytest.mark.parametrize("model_class", ["RNNRegressor", "ReLURNNRegressor"])
+@pytest.mark.parametrize("radius", [0.9, 3.0])
+def test_the_gradient_through_time_is_backpropagation_through_time(model_class, radius):
+    """The report's ||dL/dh_t|| per step are the numpy BPTT's, t = 1..T, in float64 to float32 rounding."""
+    from helpers import rnn
+    x, y = make_adding_task(50, 12, np.random.default_rng(1))
+    model = getattr(rnn, model_class)(2, hidden=16, radius=radius, rng=np.random.default_rng(0),
+                                      dtype=torch.float64)
+    with torch.no_grad():  # a nonzero second bias, which the numpy RNN adds to the first
+        model.rnn.bias_hh_l0.fill_(0.05)
+    report = gradient_health(model, x, y, lr=1e-3)
+    recurrent = report.rows[0]
+    expected = rnn.state_gradient_norms(model, x, y)[1:]
+    np.testing.assert_allclose(recurrent.step_grad_norms, expected, rtol=1e-10)
+    assert recurrent.step_ratio == pytest.approx(expected[0] / expected[-1], rel=1e-10)
+    assert report.rows[1].step_grad_norms is None  # the readout has no time steps
+
+
+def test_gradient_through_time_tells_explosion_from_a_too_long_step():
+    """Same adding task, T = 30: radius 3 explodes through time at a small lr; radius 0.9 at lr 0.3 only steps too far."""
+    x, y = _adding(30)
+    exploding = gradient_health(_rnn(3.0), x, y, lr=0.01)
+    assert exploding.verdict == "exploding" and exploding.rows[0].step_ratio > 1e3
+    assert exploding.rows[1].grad_norm < 10 < exploding.rows[0].grad_norm  # the readout's gradient is ordinary
+    too_far = gradient_health(_rnn(0.9), x, y, lr=0.3)
+    assert too_far.verdict == "learning rate too large" and too_far.rows[0].step_ratio < 1
+    assert "below lr 0.02" in too_far.reason  # 0.3 * 0.1 / (its largest update ratio, about 1.3)
