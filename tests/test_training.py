@@ -11,6 +11,8 @@ import helpers.progress
 import helpers.training
 from helpers.data import load_insurance, standardize
 from helpers.progress import progress_bar
+from helpers.rnn import RNNRegressor
+from helpers.tasks import make_adding_task
 from helpers.training import TrainLog, binary_accuracy, linear_layers, train
 
 
@@ -437,3 +439,18 @@ def test_clip_norm_and_clip_value_together_are_refused():
     with pytest.raises(ValueError, match="not both"):
         train(nn.Linear(1, 1), torch.ones(2, 1), torch.ones(2), steps=1, lr=0.1, loss="mse",
               clip_norm=1.0, clip_value=1.0, progress=False)
+
+
+def test_total_grad_norm_is_what_clip_norm_compares_with_its_threshold():
+    """All parameters' gradients (biases too), before clipping: torch's clip_grad_norm_ returns the same norm."""
+    x, y = make_adding_task(100, 10, np.random.default_rng(0))
+    model = RNNRegressor(2, hidden=8, radius=1.5, rng=np.random.default_rng(0))
+    reference = copy.deepcopy(model)
+    log = train(model, x, y, steps=1, lr=0.1, loss="mse", clip_norm=0.5, progress=False)
+    loss = torch.nn.functional.mse_loss(reference(torch.tensor(x, dtype=torch.float32)),
+                                        torch.tensor(y, dtype=torch.float32))
+    loss.backward()
+    expected = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5).item()
+    assert log.total_grad_norm.shape == (1,)
+    assert log.total_grad_norm[0] == pytest.approx(expected, rel=1e-6)
+    assert log.total_grad_norm[0] > np.sqrt(np.sum(log.grad_norms[0] ** 2))  # the biases count too
