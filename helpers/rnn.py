@@ -494,15 +494,22 @@ class _SequenceModel(nn.Module):
     With one-hot inputs each step adds one column of W_x, whose entries have
     standard deviation input_scale / sqrt(n_in). A larger input_scale pushes the
     tanh units further into saturation, so f' and with it the gradient reaching
-    early steps shrink faster. train() records gradient norms of nn.Linear layers
-    only: here that is the readout, not the recurrent weights inside nn.RNN.
+    early steps shrink faster. train() records the gradient norms of every weight
+    matrix, the recurrent ones inside nn.RNN included (see training.weight_matrices).
+
+    truncate: None, or k >= 1 for truncated backpropagation through time: the
+    gradient reaches back at most k steps from the last one (the state is detached
+    every k steps); the outputs are the same as without it.
     """
 
     ACTIVATION = "tanh"  # the name says it: ReLURNNRegressor is the one with ReLU units
 
     def __init__(self, n_in, hidden=32, radius=1.0, *, rng, recurrent="orthogonal", input_scale=1.0,
-                 dtype=torch.float32):
+                 dtype=torch.float32, truncate=None):
         super().__init__()
+        if truncate is not None:
+            truncate = check_int(truncate, "truncate (None or the number of steps the gradient may go back)", 1)
+        self.truncate = truncate
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         params = init_rnn(hidden, n_in, 1, rng, recurrent=recurrent, radius=radius, input_scale=input_scale)
@@ -515,7 +522,18 @@ class _SequenceModel(nn.Module):
                 target.copy_(torch.from_numpy(value))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, h_last = self.rnn(x)  # h_last: (1, n, hidden), the state after the last step
+        if self.truncate is None:
+            _, h_last = self.rnn(x)  # h_last: (1, n, hidden), the state after the last step
+            return self.readout(h_last[0])[:, 0]
+        # Truncated BPTT: the sequence runs in chunks of `truncate` steps, counted back
+        # from the last step, and the state handed from one chunk to the next is
+        # detached. The forward pass is unchanged; the gradient reaches back at most
+        # `truncate` steps, so no product of more Jacobians than that is ever formed.
+        T = x.shape[1]
+        edges = sorted({0, *range(T, 0, -self.truncate)})
+        h_last = None
+        for start, stop in zip(edges, edges[1:]):
+            _, h_last = self.rnn(x[:, start:stop], None if h_last is None else h_last.detach())
         return self.readout(h_last[0])[:, 0]
 
 
@@ -523,7 +541,7 @@ class RNNClassifier(_SequenceModel):
     """One-hot sequences (n, T, V) -> one logit per sequence (n,), for train(..., loss="bce").
 
     RNNClassifier(n_in=V, hidden=32, radius=1.0, *, rng (a np.random.Generator),
-    recurrent="orthogonal", input_scale=1.0, dtype=torch.float32).
+    recurrent="orthogonal", input_scale=1.0, dtype=torch.float32, truncate=None).
     """
 
 
@@ -562,7 +580,8 @@ def state_gradient_norms(model, xs, targets) -> np.ndarray:
     xs (B, T, n_in), targets (B,). Computed in float64 by rnn_bptt from the model's
     current weights: the gradient reaching each time step through all later ones,
     which grows towards step 0 when the Jacobians J_t are larger than 1 and falls
-    when they are smaller.
+    when they are smaller. With model.truncate = k the gradient stops at step T - k:
+    the steps before it get exactly 0.
     """
     if not isinstance(model, RNNRegressor):
         raise ValueError(f"model must be an RNNRegressor, got {type(model).__name__}")
@@ -570,7 +589,10 @@ def state_gradient_norms(model, xs, targets) -> np.ndarray:
     xs = np.asarray(xs.detach().numpy() if isinstance(xs, torch.Tensor) else xs, dtype=np.float64)
     targets = targets.detach().numpy() if isinstance(targets, torch.Tensor) else targets
     cache = rnn_forward(params, xs, model.ACTIVATION)
-    return rnn_bptt(params, cache, output_loss(cache.out, targets, "mse").dout).norms()
+    norms = rnn_bptt(params, cache, output_loss(cache.out, targets, "mse").dout).norms()
+    if model.truncate is not None:
+        norms[:max(cache.T - model.truncate, 0)] = 0.0
+    return norms
 
 
 def input_gradient_norms(params, cache, grads) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.gradcheck import norm, numerical_gradient, rel_error
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal, spectral_radius
 from helpers.rnn import (
     RNNCache,
@@ -406,3 +406,22 @@ def test_state_gradient_norms_match_autograd(model_class):
     assert reference[0] > 10 * reference[-1]  # radius 2 grows back through time: the check sees a trend
     with pytest.raises(ValueError, match="RNNRegressor"):
         state_gradient_norms(RNNClassifier(3, hidden=4, rng=np.random.default_rng(0)), x, y)
+
+
+def test_truncated_bptt_keeps_the_outputs_and_stops_the_gradient_k_steps_back():
+    """truncate=k: same outputs; inputs (and states) before step T - k get exactly 0; k = T is plain BPTT."""
+    x, y = make_adding_task(16, 12, np.random.default_rng(5))
+    full = RNNRegressor(2, hidden=8, radius=3.0, rng=np.random.default_rng(0), dtype=torch.float64)
+    for k in (1, 5, 7, 12):
+        cut = RNNRegressor(2, hidden=8, radius=3.0, rng=np.random.default_rng(0), dtype=torch.float64, truncate=k)
+        x_t = torch.tensor(x, requires_grad=True)
+        out = cut(x_t)
+        np.testing.assert_allclose(out.detach().numpy(), full(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
+        torch.nn.functional.mse_loss(out, torch.from_numpy(y)).backward()
+        reached = norm(x_t.grad.numpy(), axis=(0, 2))  # (T,) gradient reaching each input
+        assert np.all(reached[:12 - k] == 0) and np.all(reached[12 - k:] > 0)
+        states = state_gradient_norms(cut, x, y)  # h_0..h_T
+        assert np.all(states[:12 - k] == 0) and np.all(states[12 - k:] > 0)
+    np.testing.assert_allclose(states, state_gradient_norms(full, x, y), rtol=1e-12)  # k = T: nothing cut
+    with pytest.raises(ValueError, match="truncate"):
+        RNNRegressor(2, rng=np.random.default_rng(0), truncate=0)
