@@ -558,3 +558,42 @@ def gradient_health(model, X, y, loss_fn=None, lr=None) -> HealthReport:
                 b.copy_(old)
     verdict, reason = _verdict(report_rows, value, elsewhere, lr, probe.call_order)
     return HealthReport(rows=report_rows, verdict=verdict, reason=reason, loss=value, lr=lr)
+
+
+def first_nonfinite_output(model, X) -> str | None:
+    """Which module's output was the first to hold inf/NaN in one forward pass of `model` on X, in words.
+
+    Forward hooks on every module, in the order they run; for a recurrent layer
+    (output (n, T, H), batch first) also the first time step that holds one. None
+    if every output is finite. The question anomaly mode does not answer: it checks
+    the backward pass, so a NaN that the forward pass already produced is reported
+    where the backward pass meets it (often the loss), not where it was made.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    dtype, device = _model_dtype(model)
+    X_t = _as_tensor(X, dtype, device)
+    found = []
+
+    def hook(name):
+        def check(module, inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            if found or not isinstance(out, torch.Tensor) or bool(torch.isfinite(out).all()):
+                return
+            where = f"'{name}' ({type(module).__name__})"
+            if isinstance(module, _RECURRENT) and out.ndim == 3:
+                steps = out if module.batch_first else out.transpose(0, 1)
+                bad = (~torch.isfinite(steps)).flatten(2).any(dim=2).any(dim=0)  # (T,) any row, any unit
+                where += f", first at time step {int(bad.nonzero()[0, 0]) + 1} of {steps.shape[1]}"
+            found.append(where)
+        return check
+
+    handles = [m.register_forward_hook(hook(name or "(model)")) for name, m in model.named_modules()
+               if not list(m.children()) or isinstance(m, _RECURRENT)]
+    try:
+        with torch.no_grad():
+            model(X_t)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found[0] if found else None

@@ -386,6 +386,26 @@ def train(model: nn.Module, X, y, *, steps: int, lr: float, loss: str = "bce", o
     return rec.log(n_run, [name for name, _ in layers])
 
 
+def gradient_norms(model: nn.Module, X, y, loss: str) -> np.ndarray:
+    """(n_layers,) norm of each weight matrix's gradient, in weight_matrices(model) order.
+
+    One forward and backward pass on all of (X, y), as the first step of `train`
+    would take it; the model's weights and any gradients it held are left as they were.
+    """
+    _check_options(1, 1.0, loss, "sgd", None, None, 0.0)
+    X_t, y_t = _prepare_data(X, y, model, loss)
+    weights = [w for _, w in weight_matrices(model)]
+    saved = [p.grad for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.grad = None
+        _loss_value(loss, _match_output(model(X_t), y_t), y_t).backward()
+        return _norms([w.grad if w.grad is not None else torch.zeros_like(w) for w in weights])
+    finally:
+        for p, g in zip(model.parameters(), saved):
+            p.grad = g
+
+
 def binary_accuracy(model: nn.Module, X, y) -> float:
     """Fraction of rows where (logit > 0) matches the 0/1 label: held-out evaluation.
 

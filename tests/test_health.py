@@ -442,3 +442,23 @@ def test_gradient_through_time_tells_explosion_from_a_too_long_step():
     too_far = gradient_health(_rnn(0.9), x, y, lr=0.3)
     assert too_far.verdict == "learning rate too large" and too_far.rows[0].step_ratio < 1
     assert "below lr 0.02" in too_far.reason  # 0.3 * 0.1 / (its largest update ratio, about 1.3)
+
+
+def test_first_nonfinite_output_names_the_module_and_the_time_step():
+    from helpers.health import first_nonfinite_output
+    from helpers.rnn import ReLURNNRegressor
+    x, y = make_adding_task(10, 20, np.random.default_rng(0))
+    model = ReLURNNRegressor(2, hidden=8, radius=1.0, rng=np.random.default_rng(0))
+    assert first_nonfinite_output(model, x) is None
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(1e6)  # each step multiplies the state by about 1e6: float32 overflows
+    states, _ = model.rnn(torch.tensor(x, dtype=torch.float32))
+    first = int((~torch.isfinite(states)).any(dim=2).any(dim=0).nonzero()[0, 0]) + 1
+    assert 2 < first < 20
+    assert first_nonfinite_output(model, x) == f"'rnn' (RNN), first at time step {first} of 20"
+    net = mlp(3, nn.ReLU)
+    with torch.no_grad():
+        net[2].weight.fill_(float("inf"))  # the second Linear layer
+    assert first_nonfinite_output(net, batch()[0]) == "'2' (Linear)"
+    with pytest.raises(ValueError, match="nn.Module"):
+        first_nonfinite_output("model", x)

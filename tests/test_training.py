@@ -454,3 +454,17 @@ def test_total_grad_norm_is_what_clip_norm_compares_with_its_threshold():
     assert log.total_grad_norm.shape == (1,)
     assert log.total_grad_norm[0] == pytest.approx(expected, rel=1e-6)
     assert log.total_grad_norm[0] > np.sqrt(np.sum(log.grad_norms[0] ** 2))  # the biases count too
+
+
+def test_gradient_norms_are_the_first_step_of_train_and_leave_the_model_alone():
+    from helpers.training import gradient_norms
+    x, y = make_adding_task(100, 10, np.random.default_rng(0))
+    model = RNNRegressor(2, hidden=8, radius=1.5, rng=np.random.default_rng(0))
+    before = copy.deepcopy(model.state_dict())
+    norms = gradient_norms(model, x, y, "mse")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    log = train(model, x, y, steps=1, lr=0.1, loss="mse", progress=False)
+    np.testing.assert_allclose(norms, log.grad_norms[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="loss"):
+        gradient_norms(model, x, y, "hinge")
