@@ -36,6 +36,8 @@ class TrainLog:
     layer_names:       the weight matrices' names (see weight_matrices), in column order.
     total_grad_norm:   (steps,) the norm of all parameters' gradients together (biases
                        too), before clipping: what clip_norm compares with its threshold.
+    max_grad_entry:    (steps,) the largest |entry| of any parameter's gradient, before
+                       clipping: what clip_value compares with its threshold.
     first_nonfinite_step / first_nonfinite_what: first step at which the loss, a
                        gradient ("gradient of 3.weight") or a parameter after the update
                        ("3.weight") held inf/NaN, checked in that order; None if never.
@@ -48,6 +50,7 @@ class TrainLog:
     rel_weight_change: np.ndarray
     layer_names: list
     total_grad_norm: np.ndarray
+    max_grad_entry: np.ndarray
     first_nonfinite_step: int | None = None
     first_nonfinite_what: str | None = None
     accuracy: np.ndarray | None = None
@@ -257,6 +260,7 @@ class _Recorder:
         self.loss = np.full(steps, np.nan)
         self.grad_norms = np.full((steps, n_layers), np.nan)
         self.total_grad_norm = np.full(steps, np.nan)
+        self.max_grad_entry = np.full(steps, np.nan)
         self.rel_change = np.full((steps, n_layers), np.nan)
         self.accuracy = np.full(steps, np.nan) if with_accuracy else None
         self.first_step = None
@@ -273,6 +277,7 @@ class _Recorder:
             rel_weight_change=self.rel_change[:n_run].copy(),
             layer_names=list(layer_names),
             total_grad_norm=self.total_grad_norm[:n_run].copy(),
+            max_grad_entry=self.max_grad_entry[:n_run].copy(),
             first_nonfinite_step=self.first_step,
             first_nonfinite_what=self.first_what,
             accuracy=None if self.accuracy is None else self.accuracy[:n_run].copy(),
@@ -304,7 +309,10 @@ def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec:
         before = [w.detach().clone() for w in weights]
         rec.loss[step] = loss.item()
         rec.grad_norms[step] = _norms(grads)
-        rec.total_grad_norm[step] = norm(_norms([p.grad for _, p in params if p.grad is not None]))
+        present = [p.grad for _, p in params if p.grad is not None]
+        rec.total_grad_norm[step] = norm(_norms(present))
+        # np.max, not max(): a NaN entry makes the step's largest entry NaN, as it makes the norm.
+        rec.max_grad_entry[step] = np.max([float(g.abs().max()) for g in present], initial=0.0)
         if rec.accuracy is not None:
             # NaN logits predict nothing, so the accuracy of such a step is NaN too.
             correct = ((output > 0) == (yb > 0.5)).double().mean()

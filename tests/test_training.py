@@ -468,3 +468,14 @@ def test_gradient_norms_are_the_first_step_of_train_and_leave_the_model_alone():
     np.testing.assert_allclose(norms, log.grad_norms[0], rtol=1e-6)
     with pytest.raises(ValueError, match="loss"):
         gradient_norms(model, x, y, "hinge")
+
+
+def test_max_grad_entry_is_what_clip_value_compares_with_its_threshold():
+    x, y = make_adding_task(100, 10, np.random.default_rng(0))
+    model = RNNRegressor(2, hidden=8, radius=1.5, rng=np.random.default_rng(0))
+    reference = copy.deepcopy(model)
+    log = train(model, x, y, steps=1, lr=0.1, loss="mse", clip_value=0.01, progress=False)
+    torch.nn.functional.mse_loss(reference(torch.tensor(x, dtype=torch.float32)),
+                                 torch.tensor(y, dtype=torch.float32)).backward()
+    largest = max(float(p.grad.abs().max()) for p in reference.parameters())
+    assert log.max_grad_entry[0] == largest > 0.01
