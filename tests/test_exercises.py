@@ -37,7 +37,9 @@ WRONG_ANSWERS = {
     "05.3": ["def my_clip_by_norm(grads, threshold):\n"
              "    return [g * min(1, threshold / np.linalg.norm(g)) for g in grads]",
              "def my_clip_by_norm(grads, threshold):\n"
-             "    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n    return [g * threshold / norm for g in grads]"],
+             "    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n    return [g * threshold / norm for g in grads]",
+             "from helpers.clipping import clip_by_global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+             "    return clip_by_global_norm(grads, threshold).grads"],
     "05.2": ["def my_first_bad_step(losses):\n    bad = np.flatnonzero(np.isnan(losses))\n"
              "    return int(bad[0]) if bad.size else None",
              "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
@@ -57,9 +59,9 @@ WRONG_ANSWERS = {
     "08.1": ['cause_setup_1 = "exploding"', 'cause_setup_1 = "slow"', "cause_setup_1 = 1"],
     "08.2": ["def fixed_deep_network():\n    return mlp(2, nn.Sigmoid)",
              "def fixed_deep_network():\n    return mlp(DEEP_DEPTH, nn.ReLU)"],
-    "08.3": ['cause_setup_2 = "vanishing"', 'cause_setup_2 = "learning rate too small"'],
+    "08.3": ['cause_setup_2 = "vanishing"', 'cause_setup_2 = "exploding"', 'cause_setup_2 = "learning rate too small"'],
     "08.4": ["fixed_rnn_settings = dict(lr=0.01)", "fixed_rnn_settings = dict(clip_value=10.0)",
-             "fixed_rnn_settings = dict()", "fixed_rnn_settings = dict(radius=0.9)"],
+             "fixed_rnn_settings = dict()", "fixed_rnn_settings = dict(radius=0.9)", "fixed_rnn_settings = dict(lr=0.3)"],
     "08.5": ['cause_setup_3 = "vanishing"', 'cause_setup_3 = "dead units"'],
     "08.6": ["def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
              "        nn.init.normal_(layer.weight, std=0.01)",
@@ -179,6 +181,40 @@ SLIPS = [
      "clipping by value"),
     ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = sum(np.linalg.norm(g) for g in grads)\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]", "not the sum of the arrays' norms"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    return [g * min(1, threshold / np.linalg.norm(g)) for g in grads]", "each array on its own"),
+    # Below the threshold nothing may change, so always scaling to the threshold is wrong.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    return [g * threshold / norm for g in grads]", "already below the threshold"),
+    # The hidden cases: a norm of exactly 13 at threshold 13, then at 12.9.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    scale = threshold / norm if norm >= threshold else 1.0\n"
+             "    return [g * (0.5 if norm == threshold else scale) for g in grads]", "exactly the threshold"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    return [g * threshold / norm if norm > threshold + 1 else g.copy() for g in grads]",
+     "just above the threshold"),
+    # Every array flattened: right values for the 1-D array, wrong shape for the others.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    flat = np.concatenate([g.ravel() for g in grads])\n"
+             "    scale = min(1.0, threshold / np.linalg.norm(flat))\n    return [g.ravel() * scale for g in grads]",
+     "it should have shape (3, 4): keep every array's shape"),
+    # A norm that leaves out the 0-d array (np.atleast_1d would keep it): right until the shapes case.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads if g.ndim))\n"
+             "    return [g * min(1.0, threshold / norm) for g in grads]", "a 3-D one next to a scalar-shaped"),
+    # Zero gradients: a Python float division raises, a numpy 0 / 0 gives NaN; both are told the norm is 0.
+    ("05.3", "import math\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+             "    norm = math.sqrt(sum(float(np.sum(g ** 2)) for g in grads))\n"
+             "    return [g * min(1.0, threshold / norm) for g in grads]", "ZeroDivisionError: their norm is 0"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    return [g / norm * min(norm, threshold) for g in grads]", "returns inf or NaN"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    for g in grads:\n        g *= min(1.0, threshold / norm)\n    return grads", "changed the arrays"),
+    # torch.from_numpy shares the array's memory: clip_grad_norm_ then scales the student's input in place.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    params = [torch.zeros(np.shape(g), dtype=torch.float64) for g in grads]\n"
+             "    for p, g in zip(params, grads):\n        p.grad = torch.from_numpy(g)\n"
+             "    torch.nn.utils.clip_grad_norm_(params, threshold)\n"
+             "    return [p.grad.numpy().copy() for p in params]", "changed the arrays"),
     ("05.4", "guess_longest_value_clipped_norm = 0.3 * 1185", "square root of the sum"),
     ("05.4", "guess_longest_value_clipped_norm = 0.3", "bounds each entry"),
     ("05.4", "guess_longest_value_clipped_norm = 1000", "Too large"),
@@ -194,19 +230,35 @@ SLIPS = [
     ("08.1", 'cause_setup_1 = "exploding"', "does it grow or shrink"),
     ("08.1", 'cause_setup_1 = "dead units"', "saturated column"),
     ("08.1", 'cause_setup_1 = "learning rate too small"', "no one learning rate suits both"),
-    ("08.1", 'cause_setup_1 = "it does not learn"', "'vanishing', 'exploding', 'dead units'"),
-    ("08.3", 'cause_setup_2 = "vanishing"', "grows until"),
-    ("08.3", 'cause_setup_2 = "dead units"', "never off"),
+    ("08.1", 'cause_setup_1 = "learning rate too large"', "no step is too long here"),
+    ("08.1", 'cause_setup_1 = "it does not learn"',
+     "'vanishing', 'exploding', 'learning rate too large', 'learning rate too small', 'dead units'"),
+    ("08.3", 'cause_setup_2 = "vanishing"', "stall, not overflow"),
+    ("08.3", 'cause_setup_2 = "exploding"', "only the readout's grows"),
+    ("08.3", 'cause_setup_2 = "dead units"', "stall, not overflow"),
     ("08.3", 'cause_setup_2 = "learning rate too small"', "slow, not infinite"),
     ("08.5", 'cause_setup_3 = "vanishing"', "update ratio"),
     ("08.5", 'cause_setup_3 = "dead units"', "that is ReLU"),
     ("08.5", 'cause_setup_3 = "learning rate too small"', "already a small one"),
-    ("08.4", "fixed_rnn_settings = dict(lr=0.1)", "Keep the learning rate at 0.3"),
-    ("08.4", "fixed_rnn_settings = dict(lr=0.3, clip_norm=1.0)", "Keep the learning rate at 0.3"),
+    ("08.5", 'cause_setup_3 = "learning rate too large"', "the gradients themselves that are huge"),
     ("08.4", "fixed_rnn_settings = dict()", "name a remedy"),
-    # Measured: at lr 0.3 the run turns NaN with radius 0.5, 0.9 and 1.0 alike.
+    ("08.4", "fixed_rnn_settings = dict(momentum=0.9)", "some of: lr, radius, clip_norm, clip_value"),
+    # Measured: at lr 0.3 the run turns NaN with radius 0.1, 0.5, 0.9, 1.0 and 1.2 alike.
     ("08.4", "fixed_rnn_settings = dict(radius=0.9)", "a smaller recurrent matrix is not enough"),
+    ("08.4", "fixed_rnn_settings = dict(radius=0.9)", "the step that is too large, not the matrix"),
+    ("08.4", "fixed_rnn_settings = dict(radius=2.0)", "a larger one does not help"),
+    ("08.4", "fixed_rnn_settings = dict(radius=0.5, lr=0.2)", "not clearly below the baseline."),
     ("08.4", "fixed_rnn_settings = dict(clip_value=10.0)", "34 times the threshold"),
+    ("08.4", "fixed_rnn_settings = dict(clip_norm=10.0)", "at most lr x clip_norm = 3 long"),
+    ("08.4", "fixed_rnn_settings = dict(clip_norm=1.0, clip_value=0.1)", "not both"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.5)", "not smaller than the broken run's 0.3"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.2)", "at lr 0.2 the steps are still too long"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.003)", "100 times shorter than the broken run's"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0)", "give a positive number, not 0"),
+    ("08.4", "fixed_rnn_settings = dict(lr=-0.1)", "give a positive number"),
+    ("08.4", "fixed_rnn_settings = dict(lr='0.1')", "give a positive number, not '0.1'"),
+    ("08.4", "fixed_rnn_settings = dict(lr=True)", "give a positive number"),
+    ("08.4", "fixed_rnn_settings = dict(lr=float('nan'))", "give a positive number"),
     ("08.6", "def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"
              "        layer.weight.normal_(0.0, 0.1)", "torch.no_grad()"),
 ]
@@ -227,6 +279,34 @@ ALSO_RIGHT = [
     ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))[0]"),  # no sign fix
     ("07.2", "my_remedy = dict(activation='relu', init='he')"),
     ("08.1", "cause_setup_1 = ' Vanishing'"),
+    ("08.3", "cause_setup_2 = 'Learning rate too large'"),
+    # 05.3: torch's own rule (it divides by norm + 1e-6), torch itself, and other ways to the exact rule.
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n    total = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+             "    clip_coef = min(threshold / (total + 1e-6), 1.0)\n    return [g * clip_coef for g in grads]"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    params = [torch.zeros(np.shape(g), dtype=torch.float64) for g in grads]\n"
+             "    for p, g in zip(params, grads):\n        p.grad = torch.tensor(g)\n"
+             "    torch.nn.utils.clip_grad_norm_(params, threshold)\n    return [p.grad.numpy() for p in params]"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    params = [torch.zeros(np.shape(g)) for g in grads]\n"
+             "    for p, g in zip(params, grads):\n        p.grad = torch.tensor(g, dtype=torch.float32)\n"
+             "    torch.nn.utils.clip_grad_norm_(params, threshold)\n    return [p.grad for p in params]"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    norm = np.linalg.norm(np.concatenate([g.ravel() for g in grads]))\n"
+             "    return [g * min(1.0, threshold / norm) for g in grads]"),
+    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+             "    norm = np.linalg.norm([np.linalg.norm(g) for g in grads])\n"
+             "    if norm <= threshold:\n        return [g.copy() for g in grads]\n"
+             "    return tuple(g * (threshold / norm) for g in grads)"),
+    ("05.3", "from helpers.clipping import global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+             "    return [g / max(1.0, global_norm(grads) / threshold) for g in grads]"),
+    # 08.4: a shorter step, or a bounded one (measured: lr 0.015 to 0.13 pass, 0.14 and above turn NaN).
+    ("08.4", "fixed_rnn_settings = dict(lr=0.1)"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.02)"),
+    ("08.4", "fixed_rnn_settings = dict(clip_norm=1.0)"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.3, clip_norm=1.0)"),
+    ("08.4", "fixed_rnn_settings = dict(clip_value=0.01)"),
+    ("08.4", "fixed_rnn_settings = dict(lr=0.1, radius=0.9)"),
 ]
 
 
@@ -319,17 +399,189 @@ def test_every_wrong_cause_has_a_hint_and_the_right_one_none(exercise_id, setup)
 
 
 def test_the_named_causes_are_what_the_health_reports_and_the_training_log_show():
-    from helpers.exercises.nb08 import broken_deep_network, broken_relu_network, insurance_split, train_rnn
+    from helpers.exercises.nb08 import (adding_data, broken_deep_network, broken_relu_network, insurance_split,
+                                        train_rnn)
     from helpers.health import gradient_health
+    from helpers.rnn import RNNRegressor
     X, y, _, _ = insurance_split()
     assert gradient_health(broken_deep_network(), X, y).verdict == named_cause("08.1") == "vanishing"
     assert gradient_health(broken_relu_network(), X, y).verdict == named_cause("08.5") == "exploding"
+    fresh_rnn = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
+    assert gradient_health(fresh_rnn, *adding_data(), lr=0.3).verdict == named_cause("08.3") == "learning rate too large"
+    assert train_rnn().first_nonfinite_step is not None
+
+
+# --- notebook 08: what each cause hint says about the runs is what they do ---
+
+def test_setup_1_hints_the_first_layers_gradient_is_1e_10_of_the_last_and_the_loss_barely_moves():
+    """CAUSE_HINTS[1]: "about 1e-10 times the gradient of the last one", "ends without inf/NaN, its loss barely moved"."""
+    from helpers.exercises.nb08 import CLASSIFIER_SETTINGS, broken_deep_network, insurance_split
+    from helpers.health import gradient_health
+    from helpers.training import train
+    X, y, _, _ = insurance_split()
+    model = broken_deep_network()
+    norms = gradient_health(model, X, y).grad_norms
+    assert 1e-11 < norms[0] / norms[-1] < 1e-9
+    log = train(model, X, y, generator=torch.Generator().manual_seed(0), **CLASSIFIER_SETTINGS)
+    assert log.first_nonfinite_step is None and np.mean(log.loss[-20:]) > 0.85 * log.loss[0]
+
+
+def test_setup_3_hints_even_a_small_step_moves_every_layer_by_several_times_its_size():
+    """CAUSE_HINTS[3]: at lr DEFAULT_LR (0.001) "even that step would move every layer by several times its own size"."""
+    from helpers.exercises.nb08 import broken_relu_network, insurance_split
+    from helpers.health import DEFAULT_LR, gradient_health
+    X, y, _, _ = insurance_split()
+    report = gradient_health(broken_relu_network(), X, y)
+    assert report.lr == DEFAULT_LR == 1e-3
+    ratios = np.array([row.update_ratio for row in report.rows])
+    assert ratios.min() > 3  # 5.8 to 105
+    assert (report.grad_norms > 1e3 * np.array([row.weight_norm for row in report.rows])).all()
+
+
+def state_gradient_ratio(model, x, y) -> float:
+    """||dL/dh_1|| / ||dL/dh_T|| for an RNNRegressor's mse loss, by unrolling its nn.RNN step by step."""
+    rnn, readout = model.rnn, model.readout
+    xs = torch.as_tensor(x, dtype=torch.float32)
+    h = torch.zeros(xs.shape[0], rnn.hidden_size)
+    states = []
+    for t in range(xs.shape[1]):
+        h = torch.tanh(xs[:, t] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
+        h.retain_grad()
+        states.append(h)
+    loss = torch.mean((readout(h).reshape(-1) - torch.as_tensor(y, dtype=torch.float32)) ** 2)
+    assert torch.allclose(readout(h).reshape(-1), model(xs).reshape(-1), atol=1e-5)  # the same network
+    loss.backward()
+    return float(states[0].grad.norm() / states[-1].grad.norm())
+
+
+def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is_exactly_0():
+    """CAUSE_HINTS[2]["exploding"]: "from step 4 on the recurrent weights' gradient is exactly 0 (the tanh units
+    are saturated) and only the readout's grows, about 19 times per step, until the loss overflows. At the start
+    the gradient reaching the first time step is only about twice the one at the last, yet the very first step
+    moves the readout by more than its own size"; [2]["vanishing"]: "the loss and the readout's gradient grow until
+    the numbers stop being finite"."""
+    from helpers.exercises.nb08 import RNN_SETTINGS, adding_data, train_rnn
+    from helpers.rnn import RNNRegressor
+    from helpers.training import train
     log = train_rnn()
-    total = np.sqrt(np.sum(log.grad_norms ** 2, axis=1))
-    assert log.first_nonfinite_step is not None and named_cause("08.3") == "exploding"
-    assert total[np.isfinite(total)].max() > 1e15 * total[0]  # the gradient grows until it overflows
+    names = log.layer_names
+    assert names == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "readout"]
+    end = log.first_nonfinite_step
+    assert log.first_nonfinite_what == "loss" and 10 < end < 30
+    recurrent, readout = log.grad_norms[:, names.index("rnn.weight_hh_l0")], log.grad_norms[:, names.index("readout")]
+    assert (log.grad_norms[4:end, :2] == 0).all() and (recurrent[:4] > 0).all()
+    growth = readout[5:end] / readout[4:end - 1]
+    assert (15 < growth).all() and (growth < 25).all()  # 18.8 every step
+    assert readout[end - 1] > 1e15 * readout[0] and np.all(np.diff(log.loss[3:end + 1]) > 0)
+    assert log.rel_weight_change[0, names.index("readout")] > 1
+    x, y = adding_data()
+    assert 1 < state_gradient_ratio(RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0)), x, y) < 3
+    model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
+    train(model, x, y, generator=torch.Generator().manual_seed(0), **{**RNN_SETTINGS, "steps": 4})
+    with torch.no_grad():
+        states = model.rnn(torch.as_tensor(x, dtype=torch.float32))[0]
+    assert (states.abs() > 0.99).float().mean() > 0.99  # saturated: tanh' below 0.02 nearly everywhere
 
 
+# --- 08.4: the learning rates the repair check accepts, measured ---
+
+@pytest.mark.parametrize("lr, passes", [(0.13, True), (0.1, True), (0.05, True), (0.03, True), (0.015, True),
+                                        (0.14, False), (0.3, False), (0.013, False), (0.01, False)])
+def test_the_rnn_repair_accepts_the_learning_rates_that_train_in_300_steps(lr, passes):
+    from helpers.exercises.nb08 import train_rnn
+    verdict = evaluate(exercises()["08.4"], {"fixed_rnn_settings": dict(lr=lr)})
+    assert (verdict.status == CORRECT) == passes, verdict.text
+    if not passes:  # 0.14 and above diverge; 0.013 and below are stable but too slow
+        assert ("inf/NaN" in verdict.message) == (lr >= 0.14) == train_rnn(lr=lr).diverged
+
+
+def test_the_rnn_repair_accepts_numpy_learning_rates():
+    assert evaluate(exercises()["08.4"], {"fixed_rnn_settings": dict(lr=np.float32(0.05))}).status == CORRECT
+
+
+# --- 05.3: the course's own clipping is refused, and left working ---
+
+CLIPPING_CALLS = [
+    "from helpers.clipping import clip_by_global_norm as c\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    return c(grads, threshold).grads",
+    "import helpers.clipping\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    return list(helpers.clipping.clip_by_global_norm(grads, threshold=threshold, eps=1e-6).grads)",
+    "from helpers import clipping as cl\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    return [np.array(g) for g in cl.clip_by_global_norm(grads, threshold).grads]",
+    # Catching everything does not help: the refusal is no Exception, and a caught one is noted anyway.
+    "from helpers.clipping import clip_by_global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    try:\n        return clip_by_global_norm(grads, threshold).grads\n"
+    "    except Exception:\n        return [g * 0 for g in grads]",
+    "from helpers.clipping import clip_by_global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    try:\n        return clip_by_global_norm(grads, threshold).grads\n"
+    "    except BaseException:\n        norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    "        return [g * min(1.0, threshold / norm) for g in grads]",
+    "from helpers.clipping import clip_by_global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    "    try:\n        clip_by_global_norm(grads, threshold)\n    except BaseException:\n        pass\n"
+    "    return undefined_name  # then something else goes wrong",
+    # The helper itself as the answer.
+    "from helpers.clipping import clip_by_global_norm as my_clip_by_norm",
+]
+
+
+def helper_still_works():
+    from helpers.clipping import clip_by_global_norm
+    result = clip_by_global_norm([np.array([3.0, 4.0]), np.array([12.0])], 6.5)
+    assert np.allclose(np.concatenate(result.grads), [1.5, 2.0, 6.0]) and result.norm_before == 13.0
+    assert np.allclose(clip_by_global_norm([np.array([3.0, 4.0])], 1.0, 1e-6).grads[0], [0.6, 0.8])
+
+
+@pytest.mark.parametrize("source", CLIPPING_CALLS)
+def test_an_answer_that_calls_the_courses_clipping_is_refused_and_the_helper_works_afterwards(source):
+    from helpers import clipping
+    from helpers.exercises.nb05 import USED_COURSE_HELPER
+    fn = clipping.clip_by_global_norm
+    before = (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
+    verdict = evaluate(exercises()["05.3"], run("import numpy as np\n" + source))
+    assert verdict.status == WRONG and verdict.message == USED_COURSE_HELPER, verdict.text
+    assert "write the rule yourself" in verdict.message
+    assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
+    assert clipping.clip_by_global_norm is fn
+    helper_still_works()
+
+
+def test_the_helper_is_restored_when_the_answer_raises_or_is_right():
+    from helpers import clipping
+    fn = clipping.clip_by_global_norm
+    before = (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
+    # It raises inside the check, while the course's clipping is swapped for the refusal.
+    raising = run("def my_clip_by_norm(grads, threshold):\n    if threshold > 0:\n"
+                  "        raise RuntimeError('student bug')\n    return grads")
+    verdict = evaluate(exercises()["05.3"], raising)
+    assert verdict.status == WRONG and "RuntimeError: student bug" in verdict.message
+    assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
+    helper_still_works()
+    assert evaluate(exercises()["05.3"], run(SOLUTIONS["05.3"])).status == CORRECT
+    assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
+    helper_still_works()
+
+
+def test_the_clip_check_does_not_refuse_the_courses_other_helpers():
+    # global_norm only measures, clip_by_value clips differently: neither does the exercise's job.
+    source = ("from helpers.clipping import clip_by_value, global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+              "    clip_by_value(grads, 1.0)\n    norm = global_norm(grads)\n"
+              "    return [g * (threshold / norm if norm > threshold else 1.0) for g in grads]")
+    assert evaluate(exercises()["05.3"], run(source)).status == CORRECT
+
+
+def test_the_clip_check_hands_the_answer_its_arrays_and_accepts_either_rule_on_every_case():
+    from helpers.exercises import nb05
+    cases = nb05._clip_cases()
+    assert [case for _, _, case in cases] == ["main", "below", "at", "just above", "shapes", "zero"]
+    shapes = {np.shape(g) for grads, _, _ in cases for g in grads}
+    assert {(2, 3, 4), ()} <= shapes
+    for grads, threshold, case in cases:
+        total = nb05.global_norm(grads)
+        assert {"at": total == threshold, "just above": threshold < total < 1.01 * threshold,
+                "zero": total == 0}.get(case, True), case
+        torch_rule = [g * min(threshold / (total + 1e-6), 1.0) for g in grads]
+        assert nb05._clip_case_hint(torch_rule, grads, threshold, case) is None, case
+        assert nb05._clip_case_hint(nb05._clipped(grads, threshold), grads, threshold, case) is None, case
 @pytest.mark.parametrize("exercise_id", ["08.2", "08.6"])
 def test_a_repair_that_draws_from_torchs_global_generator_gets_the_same_verdict_every_run(exercise_id):
     # Without the seeded check, the reference He initialisation diverged for 5 of 60 global seeds.

@@ -1,43 +1,161 @@
 """Exercises of notebook 05 (exploding gradients and NaN)."""
+import contextlib
+
 import numpy as np
 
-from helpers.clipping import clip_by_global_norm, global_norm
-from helpers.exercises.core import Exercise, number, same_array, within_factor
+from helpers import clipping
+from helpers.clipping import global_norm
+from helpers.exercises.core import Exercise, number, within_factor
+
+# torch.nn.utils.clip_grad_norm_ scales by min(threshold / (norm + 1e-6), 1): at the norms of the check's cases
+# (all 1 or more where a scale applies) that is threshold / norm to within 1e-6, so 1e-5 accepts both rules.
+CLIP_RTOL = 1e-5
+
+
+class _UsedCourseHelper(BaseException):
+    """Raised when the answer calls the course's own clipping: a BaseException, so `except Exception` lets it by."""
+
+
+def _refusal(*args, _calls, _refuse, **kwargs):
+    """The code the course's clipping functions run while an answer is checked: it notes the call and refuses.
+
+    Its two keyword-only arguments come from the function's __kwdefaults__, set together with
+    its __code__, so the code needs no name from the helper module's globals.
+    """
+    _calls.append(True)
+    raise _refuse
+
+
+@contextlib.contextmanager
+def _course_clipping_refused():
+    """While inside, calling the course's norm clipping (under any name it was imported as) raises
+    _UsedCourseHelper; the list yielded records every call, even one the answer catches.
+
+    Every alias of a function is the same function object, so swapping that object's code reaches
+    them all; the code, defaults and keyword defaults are put back on the way out, whatever happens.
+    """
+    calls = []
+    saved = [(fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__) for fn in _course_clippers()]
+    try:
+        for fn, *_ in saved:
+            fn.__code__ = _refusal.__code__
+            fn.__defaults__ = None
+            fn.__kwdefaults__ = {"_calls": calls, "_refuse": _UsedCourseHelper}
+        yield calls
+    finally:
+        for fn, code, defaults, kwdefaults in saved:
+            fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+
+
+def _course_clippers() -> list:
+    """The course's functions that clip a list of arrays by their global norm (clip_by_value does not: it is allowed)."""
+    return [clipping.clip_by_global_norm]
+
+
+USED_COURSE_HELPER = ("Your function calls the course's own `clip_by_global_norm` (helpers.clipping): write the rule "
+                      "yourself, with numpy (or torch): one norm of all the entries together, then one scale factor "
+                      "for every array.")
+
+
+def _clipped(grads, threshold) -> list:
+    """The exact rule: every array times min(1, threshold / global norm); unchanged at norm 0."""
+    total = global_norm(grads)
+    scale = 1.0 if total <= threshold else threshold / total
+    return [np.asarray(g, dtype=float) * scale for g in grads]
+
+
+def _clip_cases() -> list:
+    """(grads, threshold, what the case is about) in the order they are checked."""
+    rng = np.random.default_rng(6)
+    main = [rng.normal(0, 10, (3, 4)), rng.normal(0, 10, 4)]  # global norm about 42
+    pythagoras = [np.array([3.0, 4.0]), np.array([[0.0, 12.0]])]  # global norm exactly 13: norms 5 and 12
+    shapes = [rng.normal(0, 3, (2, 3, 4)), np.array(-7.0), rng.normal(0, 3, 1)]
+    return [(main, 1.0, "main"), (main, 1e4, "below"), (pythagoras, 13.0, "at"), (pythagoras, 12.9, "just above"),
+            (shapes, 2.0, "shapes"), ([np.zeros((2, 3)), np.zeros(3)], 1.0, "zero")]
 
 
 def _clip_test(fn):
-    rng = np.random.default_rng(6)
-    grads = [rng.normal(0, 10, (3, 4)), rng.normal(0, 10, 4)]
-    originals = [g.copy() for g in grads]
-    for threshold in (1.0, 1e4):  # the second is above the norm: nothing may change
-        got = fn([g.copy() for g in grads], threshold)
+    for grads, threshold, case in _clip_cases():
+        originals = [g.copy() for g in grads]
+        with _course_clipping_refused() as calls:
+            try:
+                got = fn(grads, threshold)  # the arrays themselves: changing them is a mistake to catch
+            except _UsedCourseHelper:
+                return USED_COURSE_HELPER
+            except Exception as err:
+                if calls:  # the refusal was caught inside the answer, which then failed otherwise
+                    return USED_COURSE_HELPER
+                if case == "zero" and isinstance(err, ZeroDivisionError):
+                    return ("For gradients that are all 0 your function raised ZeroDivisionError: their norm is 0. "
+                            "A norm of 0 is below any threshold: return the arrays unchanged, without dividing by it.")
+                raise
+        if calls:  # called, and the refusal caught inside the answer
+            return USED_COURSE_HELPER
+        if any(not np.array_equal(a, b) for a, b in zip(grads, originals)):
+            return "Your function changed the arrays it was given; return new ones."
         if not isinstance(got, (list, tuple)) or len(got) != len(grads):
             return "Return a list with one array per gradient, in the same order."
-        per_array = [g * min(1.0, threshold / np.linalg.norm(g)) for g in grads]
-        if threshold < global_norm(grads) and _all_close(got, per_array):
-            return "You clipped each array on its own; the threshold is for all of them together."
-        if threshold < global_norm(grads) and _all_close(got, [np.clip(g, -threshold, threshold) for g in grads]):
-            return ("You cut every entry to [-threshold, threshold]: that is clipping by value, which turns the "
-                    "direction. Clipping by the norm scales all the arrays by one factor.")
-        summed = sum(np.linalg.norm(g) for g in grads)
-        if threshold < global_norm(grads) and _all_close(got, [g * threshold / summed for g in grads]):
-            return ("The global norm is the norm of all the entries together, not the sum of the arrays' "
-                    "norms: the norm of the arrays' norms.")
-        for g_got, g_want in zip(got, clip_by_global_norm(grads, threshold).grads):
-            hint = same_array(g_got, g_want, rtol=1e-8, what="A clipped gradient")
-            if hint and threshold > global_norm(grads):
-                return "When the norm is already below the threshold, the gradients must stay as they are."
-            if hint:
-                return hint + " Is the direction kept, and the norm exactly the threshold?"
-    if any(not np.array_equal(a, b) for a, b in zip(grads, originals)):
-        return "Your function changed the arrays it was given; return new ones."
+        hint = _clip_case_hint(got, originals, threshold, case)
+        if hint:
+            return hint
     return None
 
 
-def _all_close(got, wanted) -> bool:
-    """True if the arrays `got` have the shapes and values of the arrays `wanted`."""
+def _clip_case_hint(got, grads, threshold, case) -> str | None:
+    """The hint for `got`, the answer for (grads, threshold) of the case `case`, or None when it is right."""
+    want = _clipped(grads, threshold)
+    if _all_close(got, want, CLIP_RTOL):
+        return None
+    if case == "main":  # the norm (about 42) is far above the threshold: each likely slip has its own result
+        per_array = [g * min(1.0, threshold / np.linalg.norm(g)) for g in grads]
+        if _all_close(got, per_array):
+            return "You clipped each array on its own; the threshold is for all of them together."
+        if _all_close(got, [np.clip(g, -threshold, threshold) for g in grads]):
+            return ("You cut every entry to [-threshold, threshold]: that is clipping by value, which turns the "
+                    "direction. Clipping by the norm scales all the arrays by one factor.")
+        summed = sum(np.linalg.norm(g) for g in grads)
+        if _all_close(got, [g * threshold / summed for g in grads]):
+            return ("The global norm is the norm of all the entries together, not the sum of the arrays' "
+                    "norms: the norm of the arrays' norms.")
+    shape_hint = next(filter(None, (_shape_hint(g, w) for g, w in zip(got, want))), None)
+    if shape_hint:
+        return shape_hint
+    if not all(np.isfinite(np.asarray(g, dtype=float)).all() for g in got):
+        if case == "zero":
+            return ("For gradients that are all 0 your function returns inf or NaN: does it divide by their norm, "
+                    "0? A norm of 0 is below any threshold: return the arrays unchanged.")
+        return "A clipped gradient contains inf or NaN where every value should be finite."
+    if case == "below":
+        return "When the norm is already below the threshold, the gradients must stay as they are."
+    if case == "at":
+        return ("When the norm is exactly the threshold (a norm of 13 and a threshold of 13), the gradients "
+                "must stay as they are: the norm already is at most the threshold.")
+    if case == "just above":
+        return ("When the norm is just above the threshold (a norm of 13 and a threshold of 12.9), scale the "
+                "gradients so that their norm is exactly the threshold.")
+    if case == "shapes":
+        return ("Right for 1-D and 2-D arrays, but not for a 3-D one next to a scalar-shaped (0-d) one: does "
+                "your norm take every entry of every array, whatever its number of dimensions?")
+    if case == "zero":
+        return "For gradients that are all 0 (norm 0) the gradients must stay as they are."
+    return ("A clipped gradient has the right shape but not the right values. Is the direction kept, and the norm "
+            "exactly the threshold?")
+
+
+def _shape_hint(got, want) -> str | None:
+    """The hint when `got` has not `want`'s shape, else None."""
+    got = np.asarray(got, dtype=float)
+    if got.shape != want.shape:
+        return (f"A clipped gradient has shape {got.shape}; it should have shape {want.shape}: keep every "
+                "array's shape.")
+    return None
+
+
+def _all_close(got, wanted, rtol: float = 1e-5) -> bool:
+    """True if the arrays `got` have the shapes and values of the arrays `wanted` (to rtol of the largest entry)."""
     got = [np.asarray(a, dtype=float) for a in got]
-    return all(a.shape == b.shape and np.allclose(a, b) for a, b in zip(got, wanted))
+    largest = max((np.abs(b).max(initial=0.0) for b in wanted), default=0.0)
+    return all(a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=rtol * largest) for a, b in zip(got, wanted))
 
 
 def _as_step(got) -> float | None:
