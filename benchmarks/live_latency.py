@@ -21,20 +21,22 @@ import numpy as np
 import torch
 
 from helpers import live
-from helpers.rnn import RNNRegressor
-from helpers.tasks import make_adding_task
+from helpers.rnn import ReLURNNRegressor
+from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task
 from helpers.training import train
 
 def clipping_rescue(mode):
     """Notebook 05's clipping figure, on runs trained as the notebook trains them."""
     x, y = make_adding_task(1000, 20, np.random.default_rng(0))
+
     def run(**clip):
-        model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
-        return train(model, x, y, steps=300, lr=0.3, loss="mse", batch_size=100, progress=False,
+        model = ReLURNNRegressor(2, hidden=32, radius=2.2, rng=np.random.default_rng(0))
+        return train(model, x, y, steps=300, lr=0.01, loss="mse", batch_size=100, progress=False,
                      generator=torch.Generator().manual_seed(0), **clip)
 
     runs = {(kind, t): run(**{f"clip_{kind}": t}) for kind in ("norm", "value") for t in (0.1, 0.3, 1.0, 3.0, 10.0)}
-    return live.clipping_rescue(run(), runs, mode=mode)
+    n_params = sum(p.numel() for p in ReLURNNRegressor(2, hidden=32, rng=np.random.default_rng(0)).parameters())
+    return live.clipping_rescue(run(), runs, lr=0.01, n_params=n_params, baseline=ADDING_BASELINE_MSE, mode=mode)
 
 
 FIGURES = {"00": [live.repeated_product], "01": [live.chain_product],

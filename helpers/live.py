@@ -7,12 +7,18 @@ figure in words, never raised.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from helpers.activations import CAN_BE_INACTIVE, get_activation, inactive, saturated, saturation_fraction
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
-from helpers.cliff import cliff_loss, descend
+from helpers.cliff import (CLIFF_LR, CLIFF_START, CLIFF_STEPS, CLIFF_THRESHOLD, CLIFF_WINDOW, Descent, cliff_error,
+                           descend)
 from helpers.data import insurance_batch
 from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forward, per_timestep_grad_norms
 from helpers.gradcheck import norm
@@ -30,7 +36,6 @@ from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, c
                              weight_scale_slider)
 
 MAX_STEPS = 50  # the longest chain / deepest network a slider reaches
-CLIFF_W = (1.0, 6.0)  # the range of recurrent weights the cliff figure shows
 PALETTE_GREY = PALETTE["grey"]
 
 
@@ -466,12 +471,17 @@ def first_word_influence(mode: str | None = None, hidden: int = 32) -> LiveFigur
 
 # --- 05: exploding gradients, clipping, the cliff -------------------------------------
 
-def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigure:
+def clipping_rescue(unclipped, runs: dict, lr: float, n_params: int, baseline: float | None = None,
+                    mode: str | None = None) -> LiveFigure:
     """Loss and gradient norm per step of one training run, without and with clipping.
 
     unclipped: the TrainLog of the run without clipping; runs: {(kind, threshold):
     TrainLog} with kind "norm" or "value", trained in advance (a slider cannot wait
-    for training), all with the same data, seed and learning rate.
+    for training), all with the same data, seed and learning rate `lr`, on a model
+    with `n_params` weights and biases in all. baseline: a
+    loss to draw as a reference line (e.g. predicting the mean). The status line gives
+    the numbers that explain a threshold: the share of steps it clipped, the median
+    size before clipping, and the longest step it allows.
     """
     kinds = sorted({k for k, _ in runs})
     thresholds = sorted({t for _, t in runs})
@@ -480,73 +490,194 @@ def clipping_rescue(unclipped, runs: dict, mode: str | None = None) -> LiveFigur
     def build(axes):
         ax_loss, ax_grad = axes
         label(ax_loss, "step", "training loss", "Loss", log_y=True, integer_x=True)
-        label(ax_grad, "step", "gradient norm before clipping", "Gradient size", log_y=True, integer_x=True)
+        # The size each kind compares with its threshold: the norm, or the largest entry.
+        label(ax_grad, "step", "norm / largest entry", "Gradient before clipping", log_y=True, integer_x=True)
+        # A fixed loss range: the runs worth comparing end between 0.05 and a few units,
+        # and an unclipped run's inf would otherwise stretch the axis over 40 decades.
+        ax_loss.set_ylim(*CLIPPING_LOSS_RANGE)
         lines = {}
-        for ax, key, values in ((ax_loss, "loss", unclipped.loss), (ax_grad, "grad", _total_norm(unclipped))):
-            ax.plot(steps, log_safe(values), color=PALETTE_GREY, linewidth=1.2, label="no clipping", gid=f"{key}_free")
-            lines[key] = ax.plot([], [], color=MEASURED, linewidth=1.2, label="clipped", gid=f"{key}_clipped")[0]
+        for ax, key in ((ax_loss, "loss"), (ax_grad, "grad")):
+            values = unclipped.loss if key == "loss" else unclipped.total_grad_norm
+            ax.plot(steps, log_safe(values), color=PALETTE_GREY, linewidth=1.2, linestyle=":",
+                    label="no clipping", gid=f"{key}_free")
+            lines[key] = ax.plot([], [], color=MEASURED, linewidth=1.0, label="clipped", gid=f"{key}_clipped")[0]
             ax.set_xlim(0, steps[-1])
-        limit = ax_grad.axhline(1.0, color=DANGER, linestyle="--", linewidth=1, label="threshold")
-        outside_legend(ax_grad)
+        if baseline is not None:
+            ax_loss.axhline(baseline, color=THEORY, linestyle="--", linewidth=1.2,
+                            label=f"predict the mean ({baseline:.3g})", gid="baseline")
+        limit = ax_grad.axhline(1.0, color=DANGER, linestyle="-.", linewidth=1.2, label="threshold", gid="threshold")
+        # One legend for both panels, below them: the same two runs are drawn in each.
+        handles = ax_loss.get_legend_handles_labels()[0] + [limit]
+        ax_loss.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, fontsize=9,
+                       borderaxespad=0.0)
         return lines, limit, status_text(ax_loss)
 
     def update(state, kind, threshold):
         lines, limit, status = state
         log = runs[(kind, threshold)]
+        size = log.total_grad_norm if kind == "norm" else log.max_grad_entry
         lines["loss"].set_data(steps, log_safe(log.loss))
-        lines["grad"].set_data(steps, log_safe(_total_norm(log)))
+        lines["grad"].set_data(steps, log_safe(size))
         limit.set_ydata([threshold, threshold])
-        limit.set_visible(kind == "norm")  # a per-entry limit is not a bound on the norm
-        fit_log_ylim(lines["loss"].axes, unclipped.loss, log.loss)
-        fit_log_ylim(lines["grad"].axes, _total_norm(unclipped), _total_norm(log), [threshold])
-        if log.diverged:
-            set_status(status, f"still blows up: non-finite from step {log.first_nonfinite_step}", alarm=True)
-        else:
-            set_status(status, f"no clipping: non-finite from step {unclipped.first_nonfinite_step}; "
-                               f"clipped: ends at {log.final_loss:.3g}")
+        fit_log_ylim(lines["grad"].axes, size, [threshold])
+        set_status(status, clipping_summary(log, kind, threshold, lr, n_params), alarm=log.diverged)
 
     controls = {"kind": choice_dropdown(kinds[0], kinds, "clip by"),
                 "threshold": choice_slider(thresholds[len(thresholds) // 2], thresholds, "threshold")}
-    return live_figure(build, update, controls, figsize=(10.0, 3.4), ncols=2,
+    return live_figure(build, update, controls, figsize=(10.0, 3.8), ncols=2,
                        caption="Training with and without gradient clipping.", mode=mode)
 
 
-def _total_norm(log) -> np.ndarray:
-    """(steps,) norm of all recorded weight gradients together, per step."""
-    return norm(log.grad_norms, axis=1)
+CLIPPING_LOSS_RANGE = (1e-2, 1e2)  # the loss panel's fixed range in clipping_rescue
 
 
-def cliff_descent(mode: str | None = None, steps: int = 30) -> LiveFigure:
-    """Gradient descent on the one-unit cliff of Pascanu et al. (2013), with optional clipping."""
-    w_grid = np.linspace(CLIFF_W[0], CLIFF_W[1], 2001)
-    surface, _ = cliff_loss(w_grid)
+def clipping_summary(log, kind: str, threshold: float, lr: float, n_params: int) -> str:
+    """One line of numbers that explain what clipping at `threshold` did to a run (a TrainLog).
 
-    def build(ax):
-        label(ax, "recurrent weight w", "loss L(w)", "Gradient descent near a cliff")
-        ax.plot(w_grid, surface, color=THEORY, linewidth=1.2, label="loss surface")
-        (path,) = ax.plot([], [], marker="o", markersize=4, color=MEASURED, linewidth=0.8,
-                          label="gradient steps", gid="measured")
-        (start,) = ax.plot([], [], marker="s", markersize=7, color=SECOND, linestyle="", label="start")
-        ax.set_xlim(*CLIFF_W)
-        ax.set_ylim(-0.1, surface.max() * 1.1)
-        outside_legend(ax)
-        return path, start, status_text(ax)
+    kind "norm": the share of steps whose gradient norm exceeded the threshold, the
+    median norm before clipping, and the longest step a clipped update can take,
+    lr * threshold. kind "value": the share of steps with an entry beyond the
+    threshold and the median largest entry, and the longest step,
+    lr * threshold * sqrt(n_params), every one of the n_params entries at the threshold.
+    """
+    size = log.total_grad_norm if kind == "norm" else log.max_grad_entry
+    finite = size[np.isfinite(size)]
+    clipped = float(np.mean(finite > threshold)) if finite.size else float("nan")
+    what = "norm" if kind == "norm" else "largest entry"
+    longest = lr * threshold * (1.0 if kind == "norm" else np.sqrt(n_params))
+    lines = [f"clipped {100 * clipped:.0f}% of steps",
+             f"median {what} before clipping {np.median(finite) if finite.size else float('nan'):.2g}",
+             f"longest step lr x threshold{'' if kind == 'norm' else ' x sqrt(n)'} = {longest:.2g}"]
+    if log.diverged:
+        lines.append(f"still inf/NaN from step {log.first_nonfinite_step}")
+    else:
+        lines.append(f"last 50 steps: median loss {np.median(log.loss[-50:]):.2g}")
+    return "\n".join(lines)
 
-    def update(state, lr, clip, w0):
-        path, start, status = state
-        ws, losses = descend(w0, lr, steps, clip=None if clip == "off" else clip)
-        shown = np.clip(ws, *CLIFF_W)  # a step may leave the plotted range; the text says where
-        path.set_data(shown, np.where(ws == shown, losses, np.nan))
-        start.set_data([w0], [losses[0]])
-        jumps = np.abs(np.diff(ws))
-        k = int(np.argmax(jumps))
-        message = f"largest step: w {ws[k]:.2f} -> {ws[k + 1]:.3g}; final loss {losses[-1]:.3f}"
-        set_status(status, message, alarm=bool(jumps[k] > 1.0))
 
-    controls = {"lr": weight_scale_slider(1.0, 0.05, 3.0, description="learning rate"),
-                "clip": choice_slider("off", ["off", 0.1, 0.25, 0.5, 1.0, 2.0], "clip gradient at"),
-                "w0": float_slider(2.6, CLIFF_W[0], CLIFF_W[1], 0.05, "start w")}
-    return live_figure(build, update, controls, caption="Gradient descent on the one-unit cliff.", mode=mode)
+CLIFF_GRID = 301  # surface samples along each axis: about one per pixel of the panel
+CLIFF_ERROR_RANGE = (1e-4, 0.5)  # the colour scale: the valley's floor up to the low plain's 0.49
+CLIFF_COLOURS = "viridis"
+# The two runs, told apart by line style and marker as well as colour. The unclipped run's
+# larger circles stay visible under the clipped run's squares where the two coincide.
+CLIFF_RUNS = {"free": dict(color=DANGER, linestyle="-", marker="o", markersize=5.5, label="no clipping"),
+              "clipped": dict(color=THEORY, linestyle="--", marker="s", markersize=3.5,
+                              label="clipped (Algorithm 1)")}
+
+
+@lru_cache(maxsize=1)
+def _cliff_surface() -> np.ndarray:
+    """(CLIFF_GRID, CLIFF_GRID, 4) uint8 RGBA: E(w, b) over CLIFF_WINDOW, coloured once.
+
+    Rows are b upwards, columns w. Computed on the first call only: a slider move
+    recomputes the two short descents, never the surface; and coloured in advance, the
+    image costs a plain copy each time the figure repaints it.
+    """
+    w_lo, w_hi, b_lo, b_hi = CLIFF_WINDOW
+    w, b = np.meshgrid(np.linspace(w_lo, w_hi, CLIFF_GRID), np.linspace(b_lo, b_hi, CLIFF_GRID))
+    rgba = colormaps[CLIFF_COLOURS](LogNorm(*CLIFF_ERROR_RANGE)(cliff_error(w, b)[0]), bytes=True)
+    rgba.setflags(write=False)  # shared by every figure built from the cache
+    return rgba
+
+
+def cliff_descent(mode: str | None = None, steps: int = CLIFF_STEPS) -> LiveFigure:
+    """Gradient descent on the error surface E(w, b) of Pascanu et al. (2013)'s one-unit cliff
+    (their Figure 6), without clipping and with their Algorithm 1, from one start.
+
+    Left, the surface (log colour scale) with both paths; right, the error at each step
+    (step k is the error before update k). Steps that leave the plotted window are
+    drawn towards where they went and named in the corner.
+    """
+    w_lo, w_hi, b_lo, b_hi = CLIFF_WINDOW
+    k = np.arange(steps + 1)
+
+    def build(axes):
+        ax_map, ax_loss = axes
+        label(ax_map, "recurrent weight w", "bias b", "Error surface E(w, b)")
+        ax_map.grid(False)
+        # Above the ticks (zorder 0.5), as it is when a live update repaints it over the background.
+        ax_map.imshow(_cliff_surface(), origin="lower", extent=CLIFF_WINDOW, aspect="auto", interpolation="nearest",
+                      zorder=1)
+        colours = ScalarMappable(LogNorm(*CLIFF_ERROR_RANGE), CLIFF_COLOURS)
+        ax_map.figure.colorbar(colours, ax=ax_map, label="E (log scale)", pad=0.02)
+        label(ax_loss, "step", "error E", "Error at each step", log_y=True, integer_x=True)
+        ax_loss.set_xlim(-1, steps + 1)
+        paths, losses = {}, {}
+        for name, style in CLIFF_RUNS.items():
+            paths[name] = ax_map.plot([], [], linewidth=1.2, markeredgecolor="white", markeredgewidth=0.5,
+                                      gid=f"path_{name}", **style)[0]
+            losses[name] = ax_loss.plot([], [], linewidth=1.0, gid=f"loss_{name}", **style)[0]
+        start = ax_map.plot([], [], marker="*", markersize=13, color="white", markeredgecolor=THEORY,
+                            linestyle="", label="start", gid="start")[0]
+        ax_map.set_xlim(w_lo, w_hi)
+        ax_map.set_ylim(b_lo, b_hi)
+        # One legend for both panels, below them: the same two runs are drawn in each. No
+        # frame: its antialiased edge reaches past the box a re-rendered panel clears.
+        ax_loss.legend(handles=[*losses.values(), start], loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=3,
+                       fontsize=9, borderaxespad=0.0, frameon=False)
+        # The map's corner text sits over the high plain, left of where thrown paths leave the window.
+        return paths, losses, start, status_text(ax_map), status_text(ax_loss)
+
+    def update(state, lr, threshold, w0, b0):
+        paths, losses, start, where, errors = state
+        runs = {"free": descend(w0, b0, lr, steps), "clipped": descend(w0, b0, lr, steps, threshold=threshold)}
+        for name, run in runs.items():
+            # Points outside the window stay: matplotlib draws the segment towards them.
+            shown = np.where(np.isfinite(run.path), run.path, np.nan)
+            paths[name].set_data(shown[:, 0], shown[:, 1])
+            losses[name].set_data(k, log_safe(run.loss))
+        start.set_data([w0], [b0])
+        fit_log_ylim(losses["free"].axes, runs["free"].loss, runs["clipped"].loss)
+        free, free_alarm = _cliff_where(runs["free"])
+        clipped, clipped_alarm = _cliff_where(runs["clipped"])
+        # The bound names both sliders, so every move of either changes the text too.
+        set_status(where, f"no clipping: {free}\nclipped at {threshold:.3g}: {clipped}\n"
+                          f"(a clipped step is lr x {threshold:.3g} = {lr * threshold:.3g} long)",
+                   alarm=free_alarm or clipped_alarm)
+        set_status(errors, _cliff_errors(runs["free"], runs["clipped"]))
+
+    controls = {"lr": weight_scale_slider(CLIFF_LR, 0.01, 10.0, description="learning rate"),
+                "threshold": weight_scale_slider(CLIFF_THRESHOLD, 0.01, 10.0, description="clipping threshold"),
+                "w0": float_slider(CLIFF_START[0], w_lo, w_hi, 0.05, "start w"),
+                "b0": float_slider(CLIFF_START[1], b_lo, b_hi, 0.05, "start b")}
+    return live_figure(build, update, controls, figsize=(11.0, 4.6), ncols=2,
+                       caption="Gradient descent on the one-unit cliff's error surface, without and with clipping.",
+                       mode=mode)
+
+
+def _cliff_where(run: Descent) -> tuple[str, bool]:
+    """Where a run went, in a few words, and whether that is an alarm (inf, NaN, out of the window)."""
+    finite = np.isfinite(run.path).all(axis=1)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        what = "became NaN" if np.isnan(run.path[k]).any() else "overflowed to inf"
+        return f"(w, b) {what} at step {k}", True
+    w_lo, w_hi, b_lo, b_hi = CLIFF_WINDOW
+    w, b = run.path.T
+    inside = (w >= w_lo) & (w <= w_hi) & (b >= b_lo) & (b <= b_hi)
+    lengths = run.step_lengths
+    if not inside.all():
+        k = int(np.argmin(inside))
+        return f"left the plotted window at step {k}", True
+    if not lengths.size:
+        return "no steps taken", False
+    k = int(np.argmax(lengths))
+    return f"largest step {lengths[k]:.2g}, at step {k}", False
+
+
+def _cliff_errors(free: Descent, clipped: Descent) -> str:
+    """E at the last step of both runs (or where it stopped being drawable), and how often clipping acted.
+
+    Two lines when all is drawable: the top of the panel, where they sit, is above
+    every error (E < 0.5), so they hide no point.
+    """
+    problems = {name: describe_problem(run.loss, "step") for name, run in (("no clipping", free), ("clipped", clipped))}
+    if any(problems.values()):
+        lines = [f"{name}: E {problem}" for name, problem in problems.items() if problem]
+    else:
+        lines = [f"E at step {free.loss.size - 1}: {free.loss[-1]:.2g} without clipping, {clipped.loss[-1]:.2g} with"]
+    lines.append(f"clipping acted at {int(clipped.clipped.sum())} of {clipped.clipped.size} steps")
+    return "\n".join(lines)
 
 
 # --- 06: gates ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 
 from helpers.activations import saturated
 from helpers.chain import chain_bound_curve, chain_forward_backward
-from helpers.cliff import descend
+from helpers.cliff import Descent, descend
 from helpers.clipping import Clipped, clip_by_global_norm, clip_by_value
 from helpers.gated import (gru_backward, gru_forward, init_gru, init_lstm, lstm_backward, lstm_forward, readout_loss,
                            to_torch_gru, to_torch_lstm)
@@ -103,6 +103,7 @@ def test_one_shape_of_result_per_kind_of_function():
     x, y = np.random.default_rng(1).standard_normal((6, 4)), np.arange(6) % 2
     assert isinstance(numpy_layer_gradients(params, x, y, "sigmoid"), LayerGradients)
     assert isinstance(torch_layer_gradients(to_torch(params, "sigmoid"), x, y), LayerGradients)
+    assert isinstance(descend(5.0, -2.5, 0.1, 3), Descent) and isinstance(descend(5.0, -2.5, 0.1, 3, 1.0), Descent)
 
 
 def _rnn_and_batch():
@@ -120,8 +121,8 @@ def _rnn_and_batch():
     lambda: make_adding_task("10", 5, np.random.default_rng(0)),
     lambda: clip_by_global_norm([np.ones(2)], "1"),
     lambda: clip_by_value([np.ones(2)], None),
-    lambda: descend(2.0, "0.1", 3),
-    lambda: descend(2.0, 0.1, 3, clip="off"),
+    lambda: descend(5.0, -2.5, "0.1", 3),
+    lambda: descend(5.0, -2.5, 0.1, 3, threshold="off"),
     lambda: NetConfig(depth="3"),
     lambda: NetConfig(weight_scale="1"),
     lambda: numpy_train(NetConfig(depth=2, width=4), np.zeros((4, 4)), np.zeros(4), rng=np.random.default_rng(0),

@@ -455,7 +455,7 @@ def state_gradient_ratio(model, x, y) -> float:
 
 
 def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is_exactly_0():
-    """CAUSE_HINTS[2]["exploding"]: "from step 4 on the recurrent weights' gradient is exactly 0 (the tanh units
+    """CAUSE_HINTS[2]["exploding"]: "after a few steps the recurrent weights' gradient is exactly 0 (the tanh units
     are saturated) and only the readout's grows, about 19 times per step, until the loss overflows. At the start
     the gradient reaching the first time step is only about twice the one at the last, yet the very first step
     moves the readout by more than its own size"; [2]["vanishing"]: "the loss and the readout's gradient grow until
@@ -469,7 +469,9 @@ def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is
     end = log.first_nonfinite_step
     assert log.first_nonfinite_what == "loss" and 10 < end < 30
     recurrent, readout = log.grad_norms[:, names.index("rnn.weight_hh_l0")], log.grad_norms[:, names.index("readout")]
-    assert (log.grad_norms[4:end, :2] == 0).all() and (recurrent[:4] > 0).all()
+    # A few: from step 4 here, from step 6 with another CPU's arithmetic; exactly 0 from then to the overflow.
+    first_zero = int(np.argmax(recurrent == 0))
+    assert 2 <= first_zero <= 8 and (log.grad_norms[first_zero:end, :2] == 0).all() and (recurrent[:first_zero] > 0).all()
     growth = readout[5:end] / readout[4:end - 1]
     assert (15 < growth).all() and (growth < 25).all()  # 18.8 every step
     assert readout[end - 1] > 1e15 * readout[0] and np.all(np.diff(log.loss[3:end + 1]) > 0)
@@ -485,14 +487,16 @@ def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is
 
 # --- 08.4: the learning rates the repair check accepts, measured ---
 
-@pytest.mark.parametrize("lr, passes", [(0.13, True), (0.1, True), (0.05, True), (0.03, True), (0.015, True),
-                                        (0.14, False), (0.3, False), (0.013, False), (0.01, False)])
+# Well inside each range (measured here: 0.015-0.13 pass, 0.14 and above diverge, 0.013 and below end above
+# 0.8 x the baseline), so that another CPU's last bits cannot move a case across an edge.
+@pytest.mark.parametrize("lr, passes", [(0.1, True), (0.05, True), (0.03, True),
+                                        (0.3, False), (0.5, False), (0.003, False), (0.001, False)])
 def test_the_rnn_repair_accepts_the_learning_rates_that_train_in_300_steps(lr, passes):
     from helpers.exercises.nb08 import train_rnn
     verdict = evaluate(exercises()["08.4"], {"fixed_rnn_settings": dict(lr=lr)})
     assert (verdict.status == CORRECT) == passes, verdict.text
-    if not passes:  # 0.14 and above diverge; 0.013 and below are stable but too slow
-        assert ("inf/NaN" in verdict.message) == (lr >= 0.14) == train_rnn(lr=lr).diverged
+    if not passes:  # too large diverges; too small is stable but too slow
+        assert ("inf/NaN" in verdict.message) == (lr >= 0.3) == train_rnn(lr=lr).diverged
 
 
 def test_the_rnn_repair_accepts_numpy_learning_rates():

@@ -31,8 +31,12 @@ def small_clipping_runs():
     return run(), runs
 
 
+SMALL_RNN_PARAMS = 8 * 2 + 8 * 8 + 8 + 8 + 8 + 1  # RNNRegressor(2, hidden=8): weights and biases
+
+
 def clipping_rescue(mode):
-    return live.clipping_rescue(*small_clipping_runs(), mode=mode)
+    return live.clipping_rescue(*small_clipping_runs(), lr=0.5, n_params=SMALL_RNN_PARAMS, baseline=1 / 6,
+                                mode=mode)
 
 
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
@@ -338,24 +342,70 @@ def test_bptt_gradients_draw_huge_finite_norms_and_name_the_step_of_a_real_overf
     np.testing.assert_allclose(np.log10(measured[drawn]), expected[drawn], rtol=0, atol=1e-12)
 
 
-def test_clipping_rescue_shows_the_chosen_run_and_a_threshold_only_for_norms():
+def test_clipping_rescue_shows_the_chosen_run_its_threshold_and_the_numbers_behind_it():
     free, runs = small_clipping_runs()
-    lf = live.clipping_rescue(free, runs, mode="agg")
+    lf = live.clipping_rescue(free, runs, lr=0.5, n_params=SMALL_RNN_PARAMS, baseline=1 / 6, mode="agg")
     for (kind, threshold), log in runs.items():
         lf.controls["kind"].value, lf.controls["threshold"].value = kind, threshold
         np.testing.assert_array_equal(line_y(lf, "loss_clipped"), log_safe(log.loss))
-        limit = [l for l in lf.fig.axes[1].lines if l.get_gid() is None and l.get_linestyle() == "--"][0]
-        assert limit.get_visible() == (kind == "norm")
+        size = log.total_grad_norm if kind == "norm" else log.max_grad_entry
+        np.testing.assert_array_equal(line_y(lf, "grad_clipped", ax=1), log_safe(size))
+        assert line_y(lf, "threshold", ax=1)[0] == threshold
+        text = status(lf)
+        assert f"clipped {100 * np.mean(size > threshold):.0f}% of steps" in text
+        longest = 0.5 * threshold * (1 if kind == "norm" else np.sqrt(SMALL_RNN_PARAMS))
+        assert f"= {longest:.2g}\n" in text
     np.testing.assert_array_equal(line_y(lf, "loss_free"), log_safe(free.loss))
+    assert line_y(lf, "baseline")[0] == pytest.approx(1 / 6)
+    assert lf.fig.axes[0].get_ylim() == live.CLIPPING_LOSS_RANGE  # 0.09, 0.13 and 2.3 stay far apart
+
+
+def cliff_line(lf: LiveFigure, gid: str, ax: int) -> np.ndarray:
+    """(points, 2) the x and y data of the line named `gid` in panel `ax`."""
+    (line,) = [line for line in lf.fig.axes[ax].lines if line.get_gid() == gid]
+    return np.column_stack([np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)])
 
 
 def test_cliff_descent_falls_off_without_clipping_and_stays_with_it():
+    from helpers.cliff import CLIFF_LR, CLIFF_START, CLIFF_STEPS, CLIFF_THRESHOLD, CLIFF_WINDOW, descend
+
     lf = live.cliff_descent(mode="agg")
-    lf.controls["lr"].value, lf.controls["w0"].value = 1.0, 2.6
-    assert "5.72" in status(lf)  # thrown onto the far plain in one step
-    lf.controls["clip"].value = 0.5
-    (path,) = [l for l in lf.fig.axes[0].lines if l.get_gid() == "measured"]
-    assert np.abs(np.diff(np.asarray(path.get_xdata()))).max() <= 0.5 + 1e-12
+    free = descend(*CLIFF_START, CLIFF_LR, CLIFF_STEPS)
+    clipped = descend(*CLIFF_START, CLIFF_LR, CLIFF_STEPS, threshold=CLIFF_THRESHOLD)
+    # Left: both paths over the whole surface, the start marked; right: the error at steps 0..100.
+    assert lf.fig.axes[0].images[0].get_extent() == list(CLIFF_WINDOW)
+    assert (*lf.fig.axes[0].get_xlim(), *lf.fig.axes[0].get_ylim()) == CLIFF_WINDOW
+    for name, run in (("free", free), ("clipped", clipped)):
+        np.testing.assert_array_equal(cliff_line(lf, f"path_{name}", 0), run.path)
+        np.testing.assert_array_equal(cliff_line(lf, f"loss_{name}", 1), np.column_stack([np.arange(101), run.loss]))
+    np.testing.assert_array_equal(cliff_line(lf, "start", 0), [CLIFF_START])
+    styles = {name: next(l for l in lf.fig.axes[0].lines if l.get_gid() == f"path_{name}") for name in ("free", "clipped")}
+    assert (styles["free"].get_linestyle(), styles["free"].get_marker()) == ("-", "o")
+    assert (styles["clipped"].get_linestyle(), styles["clipped"].get_marker()) == ("--", "s")
+    # Thrown out of the window by one step off the wall; the clipped run takes 0.3 at most and stays.
+    assert "no clipping: left the plotted window at step 19" in status(lf)
+    assert "clipped at 0.3: largest step 0.3, at step 48\n(a clipped step is lr x 0.3 = 0.3 long)" in status(lf)
+    assert status(lf, ax=1) == ("E at step 100: 0.09 without clipping, 3.8e-05 with\n"
+                                "clipping acted at 11 of 100 steps")
+    thrown = cliff_line(lf, "path_free", 0)[19]
+    assert thrown[1] > 30  # far above the window's top (b = 0): matplotlib draws the segment towards it
+    lf.controls["threshold"].value = 10.0  # above the wall's 45: clipping never acts where it matters
+    assert "clipped at 10: left the plotted window at step 19" in status(lf)
+
+
+def test_cliff_descent_says_in_words_what_a_log_axis_or_the_window_cannot_show():
+    from helpers.cliff import Descent
+
+    lf = live.cliff_descent(mode="agg")
+    for name, value in (("lr", 10.0), ("w0", 7.0), ("b0", 0.0)):
+        lf.controls[name].value = value
+    assert status(lf).startswith("no clipping: left the plotted window at step 100")
+    lf.controls["w0"].value, lf.controls["b0"].value, lf.controls["lr"].value = 3.0, 0.0, 1.0
+    assert "no clipping: E is exactly 0 at step 67" in status(lf, ax=1)  # sigmoid(x_T) = 0.7 to the last bit
+    overflowed = Descent(path=np.array([[5.0, -3.0], [np.inf, 1.0], [np.nan, np.nan]]), loss=np.array([0.4, np.nan, np.nan]),
+                         grad_norm=np.array([1e308, np.nan]), clipped=np.zeros(2, bool), lr=1.0, threshold=None)
+    assert live._cliff_where(overflowed) == ("(w, b) overflowed to inf at step 1", True)
+    assert "no clipping: E became NaN at step 1" in live._cliff_errors(overflowed, overflowed)
 
 
 def test_forget_path_is_a_product_of_gates_that_a_larger_bias_keeps_near_one():
