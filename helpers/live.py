@@ -496,10 +496,13 @@ def clipping_rescue(unclipped, runs: dict, lr: float, n_params: int, baseline: f
         # and an unclipped run's inf would otherwise stretch the axis over 40 decades.
         ax_loss.set_ylim(*CLIPPING_LOSS_RANGE)
         lines = {}
+        free = ("no clipping" if not unclipped.diverged else
+                f"no clipping (inf/NaN from step {unclipped.first_nonfinite_step})")
         for ax, key in ((ax_loss, "loss"), (ax_grad, "grad")):
             values = unclipped.loss if key == "loss" else unclipped.total_grad_norm
-            ax.plot(steps, log_safe(values), color=PALETTE_GREY, linewidth=1.2, linestyle=":",
-                    label="no clipping", gid=f"{key}_free")
+            # Markers: a run that blows up within a few steps is only a few points.
+            ax.plot(steps, log_safe(values), color=PALETTE_GREY, linewidth=1.2, linestyle=":", marker="o",
+                    markersize=4, label=free, gid=f"{key}_free")
             lines[key] = ax.plot([], [], color=MEASURED, linewidth=1.0, label="clipped", gid=f"{key}_clipped")[0]
             ax.set_xlim(0, steps[-1])
         if baseline is not None:
@@ -510,7 +513,8 @@ def clipping_rescue(unclipped, runs: dict, lr: float, n_params: int, baseline: f
         handles = ax_loss.get_legend_handles_labels()[0] + [limit]
         ax_loss.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, fontsize=9,
                        borderaxespad=0.0)
-        return lines, limit, status_text(ax_loss)
+        # Top right: the loss falls from the top left, and late losses sit near the baseline.
+        return lines, limit, status_text(ax_loss, corner="upper right")
 
     def update(state, kind, threshold):
         lines, limit, status = state
@@ -528,7 +532,7 @@ def clipping_rescue(unclipped, runs: dict, lr: float, n_params: int, baseline: f
                        caption="Training with and without gradient clipping.", mode=mode)
 
 
-CLIPPING_LOSS_RANGE = (1e-2, 1e2)  # the loss panel's fixed range in clipping_rescue
+CLIPPING_LOSS_RANGE = (1e-2, 1e3)  # the loss panel's fixed range in clipping_rescue
 
 
 def clipping_summary(log, kind: str, threshold: float, lr: float, n_params: int) -> str:
@@ -545,7 +549,7 @@ def clipping_summary(log, kind: str, threshold: float, lr: float, n_params: int)
     clipped = float(np.mean(finite > threshold)) if finite.size else float("nan")
     what = "norm" if kind == "norm" else "largest entry"
     longest = lr * threshold * (1.0 if kind == "norm" else np.sqrt(n_params))
-    lines = [f"clipped {100 * clipped:.0f}% of steps",
+    lines = [f"clipped {int(np.sum(finite > threshold))} of {finite.size} steps ({100 * clipped:.0f}%)",
              f"median {what} before clipping {np.median(finite) if finite.size else float('nan'):.2g}",
              f"longest step lr x threshold{'' if kind == 'norm' else ' x sqrt(n)'} = {longest:.2g}"]
     if log.diverged:

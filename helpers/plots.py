@@ -195,9 +195,13 @@ def fit_count_xlim(ax: Axes, first: int, last: int, most: int) -> None:
     ax.set_xlim(first - 0.5, top + 0.5)
 
 
-def status_text(ax: Axes) -> Text:
-    """An empty text artist in the upper-left corner for a reading or a warning."""
-    return ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", ha="left", fontsize=10,
+def status_text(ax: Axes, corner: str = "upper left") -> Text:
+    """An empty text artist in an upper corner ("upper left" or "upper right") for a reading or a warning."""
+    if corner not in ("upper left", "upper right"):
+        raise ValueError(f"corner must be 'upper left' or 'upper right', got {corner!r}")
+    right = corner == "upper right"
+    return ax.text(0.98 if right else 0.02, 0.96, "", transform=ax.transAxes, va="top",
+                   ha="right" if right else "left", fontsize=10,
                    bbox=dict(boxstyle="round", facecolor="white", alpha=0.9))
 
 

@@ -111,6 +111,9 @@ def my_first_bad_step(losses):
     return int(bad[0]) if bad.size else None
 
 # %% 05.3
+guess_longest_value_clipped_norm = 0.3 * 1185 ** 0.5  # every entry at 0.3: about 10.3
+
+# %% 05.4
 import numpy as np
 
 
@@ -119,9 +122,6 @@ def my_clip_by_norm(grads, threshold):
     norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
     scale = threshold / norm if norm > threshold else 1.0  # never divides by a norm of 0
     return [g * scale for g in grads]
-
-# %% 05.4
-guess_longest_value_clipped_norm = 0.3 * 1185 ** 0.5  # every entry at 0.3: about 10.3
 
 # %% 06.1
 import numpy as np

@@ -1635,22 +1635,22 @@ def _fresh(kind: str, radius: float, **options):
 
 
 def test_05_the_gradient_grows_with_the_sequence_length_through_the_recurrence_at_scale_3():
-    r"""05: "at scale 0.9 no gradient grows with the length of the sequence" (none is more than 10% above its value
-    at T = 5), "At scale 3 the recurrent weights' gradient grows from 10 at $T = 10$ to about $7 \times 10^{4}$ at
-    $T = 40$, and the input weights' with it, while the readout's stays between 3 and 4", "at scale 3 these are, on
+    r"""05: "at scale 0.9 no gradient grows appreciably with the length of the sequence" (none is more than 10% above
+    its value at T = 5), "At scale 3 the recurrent weights' gradient grows from about 8 at $T = 10$ to about $6 \times
+    10^{4}$ at $T = 40$, and the input weights' with it, while the readout's stays between 3 and 5", "at scale 3 these are, on
     average, larger than 1, even though $\tanh' \le 1$ and many units are saturated" (the geometric mean growth per
     step above 1; many: 30% or more), "what counts is the scale times the typical slope" (3 x rms f' above 1)."""
     from helpers.health import gradient_health
     from helpers.rnn import state_gradient_norms
     from helpers.training import gradient_norms
 
-    norms = {radius: np.array([gradient_norms(_fresh("tanh", radius), *_adding(100, T), "mse")
+    norms = {radius: np.array([gradient_norms(_fresh("tanh", radius), *(a[:100] for a in _adding(1000, T)), "mse")
                                for T in (5, 10, 20, 30, 40)]) for radius in (0.9, 3.0)}
     assert np.all(norms[0.9] <= 1.1 * norms[0.9][0])
     inputs, recurrent, readout = norms[3.0].T
-    assert within(recurrent[1], 10) and within(recurrent[-1], 7e4)
+    assert within(recurrent[1], 8) and within(recurrent[-1], 6e4)
     assert inputs[-1] > 1000 * inputs[1]
-    assert np.all((3 <= readout) & (readout <= 4))
+    assert np.all((3 <= readout) & (readout <= 5))
     x, y = _adding(100, 30)
     model = _fresh("tanh", 3.0)
     through_time = state_gradient_norms(model, x, y)
@@ -1662,10 +1662,11 @@ def test_05_the_gradient_grows_with_the_sequence_length_through_the_recurrence_a
 
 def test_05_what_to_look_for_side_by_side_at_scales_0_9_and_3():
     r"""05: "small enough for scale 0.9", "at scale 0.9 the gradient reaching step $t$ falls as $t$ moves back",
-    "every weight matrix's gradient shrinks smoothly as the loss falls: calm, if slow training, which ends a little
-    below the baseline" (no matrix's gradient above its step-0 value, and ending below a tenth of it; a little: within
-    0.02), "At scale 3 the gradient grows more than $10^{4}$-fold from the last step back to the first", "at step 0
-    the recurrent weights get a gradient of about 3100 and the input weights about 1300, while the readout gets 3.5",
+    "every weight matrix's gradient shrinks as the loss falls: calm, if slow training, which ends a little below the
+    baseline" (no matrix's gradient above its step-0 value, and ending below a tenth of it; a little: within 0.02), "At
+    scale 3 the gradient grows more than $10^{4}$-fold from the last step back to the first", "at step 0 (on the first
+    mini-batch) the recurrent weights get a gradient of about 3100 and the input weights about 1300, while the readout
+    gets 3.5",
     "One step at learning rate 0.01 then moves $W_h$ by 1.8 times its own size", "From step 1 on, the recurrent
     weights' gradient is thousands of times smaller", "after training $W_h$'s spectral radius is 7 and almost every
     tanh unit is saturated" (90% or more), "so nothing overflows", "its loss ends at the baseline" (within 0.01)."""
@@ -1705,7 +1706,9 @@ def test_05_the_relu_network_explodes_through_time_whatever_the_learning_rate():
     before the first update, because the states grow on their way forward through the 20 steps" (the largest final
     state over 50 times the largest first one), "it is not finite from step 2 on, at either learning rate", "The
     health report calls it exploding: the gradient at step 1 is 91 times the one at step 20, and even a step of 0.001
-    would move the readout by more than its own size"; "does not help (0.003 fails at the same step)"."""
+    would move the readout by more than its own size"; "a step three times smaller fails at the same step", "Only a
+    step ten times smaller (0.001) keeps the run finite, and after 300 steps its loss is still above the baseline";
+    "a little smaller does not help (0.003 fails at the same step)"."""
     from helpers.health import gradient_health
     from helpers.tasks import ADDING_BASELINE_MSE
 
@@ -1714,6 +1717,8 @@ def test_05_the_relu_network_explodes_through_time_whatever_the_learning_rate():
     for lr in (0.01, 0.003):
         log, _ = _05_run("relu", 2.2, 20, lr)
         assert within(log.loss[0], 59) and log.first_nonfinite_step == 2 and np.isnan(log.loss[2:]).all()
+    slowest, _ = _05_run("relu", 2.2, 20, 0.001)
+    assert not slowest.diverged and _late(slowest) > ADDING_BASELINE_MSE
     x, y = _adding(1000, 20)
     states, _ = _fresh("relu", 2.2).rnn(torch.tensor(x[:100], dtype=torch.float32))
     assert states[:, -1].abs().max() > 50 * states[:, 0].abs().max()
@@ -1754,7 +1759,8 @@ def _05_replay(steps=3):
 
 
 def test_05_the_replay_finds_the_explosion_step_by_step_in_the_recurrence():
-    r"""05: "Step 0 starts at scale 2.2, where the gradient at step 1 is already about 85 times the one at step 20",
+    r"""05: "Step 0 starts at scale 2.2, where the gradient at step 1 is already about 85 times the one at step 20 (on
+    this mini-batch)",
     "at step 1 its spectral radius is 3.2, the largest final state is about $3 \times 10^{12}$, the loss about $1.5
     \times 10^{26}$, and the gradient at step 1 is about $8 \times 10^{11}$ times the one at step 20", "That update
     throws the spectral radius to about $10^{25}$: at step 2 the forward pass overflows, the loss is NaN, and a single
@@ -1775,13 +1781,14 @@ def test_05_the_replay_finds_the_explosion_step_by_step_in_the_recurrence():
 
 def test_05_a_step_too_long_grows_the_readouts_gradient_alone_and_a_smaller_step_cures_it():
     r"""05: "in the explosion (left) the recurrent weights' gradient is the largest from step 0, and all three grow
-    more than $10^{22}$-fold in one step", "In the step too long (right) the recurrent and input weights' gradients
-    fall to exactly 0", "only the readout's gradient grows, by about the same factor at every step, between 15 and
-    20", "At learning
+    more than $10^{22}$-fold in one step", "In the step too long (right) all gradients jump about for the first few
+    steps, the recurrent weights' too", "then the recurrent and input weights' gradients fall to exactly 0", "only the
+    readout's gradient grows, by about the same factor at every step, between 15 and 20", "At learning
     rate 0.1 the same network trains", "one step would move the readout by 1.4 times its size, yet the gradient at step
     1 is only 0.003 times the one at step 20, so nothing grows through time, and the verdict is"; the table's "cures it
-    (0.1 trains)", "the recurrent weights' stays the largest until the numbers overflow", "the recurrent weights' drops
-    to 0, and only the readout's keeps growing, by about the same factor every step"."""
+    (0.1 trains)", "the recurrent weights' is the largest from step 0 until the numbers overflow", "after a few
+    erratic steps the recurrent weights' drops to exactly 0, and only the readout's keeps growing, by about the same
+    factor every step" (a few: the zeros start before step 15, after W_h's gradient grew over 100-fold)."""
     from helpers.health import gradient_health
     from helpers.tasks import ADDING_BASELINE_MSE
 
@@ -1791,7 +1798,10 @@ def test_05_a_step_too_long_grows_the_readouts_gradient_alone_and_a_smaller_step
     assert np.all(explosion.grad_norms[1] > 1e22 * explosion.grad_norms[0])
     too_far, _ = _05_run("tanh", 0.9, 20, 0.3)
     k = too_far.first_nonfinite_step
-    assert k is not None and np.all(too_far.grad_norms[k - 5:k, :2] == 0)
+    recurrent = too_far.grad_norms[:, 1]
+    zero_from = int(np.argmax(recurrent == 0))
+    assert k is not None and 0 < zero_from < 15 and np.all(too_far.grad_norms[zero_from:k, :2] == 0)
+    assert recurrent[:zero_from].max() > 100 * recurrent[0]
     readout = too_far.grad_norms[k - 5:k, 2]
     assert np.all((15 < readout[1:] / readout[:-1]) & (readout[1:] / readout[:-1] < 20))
     smaller, _ = _05_run("tanh", 0.9, 20, 0.1)
@@ -1836,10 +1846,11 @@ def test_05_the_forward_check_finds_the_overflow_and_anomaly_mode_the_nan_born_i
 def test_05_what_to_look_for_when_clipping_rescues_the_run():
     r"""05: "every threshold keeps the run finite", "Clipping by norm at 10 clips only a few steps, most of them the first
     steps, where the explosion is, and ends below the 0.167 baseline", "clipped by norm at 1 and below, every step is
-    clipped, each update is at most learning rate $\times$ threshold $= 0.01$ long or shorter", "the loss ends above
-    the baseline (about 0.43 at 0.1)", "at 1 and 3 it also ends below the baseline", "a value-clipped step can be up
-    to $\sqrt{1185} \approx 34$ times the threshold long". Ending = the median of the last 50 steps; a few: fewer than
-    10%; the first steps: steps 0-19; each holds under another processor's arithmetic too (next test)."""
+    clipped, each update is at most learning rate $\times$ threshold long (0.01 at threshold 1, less below it)", "the
+    loss ends above the baseline (about 0.43 at 0.1)", "at 1 and 3 it also ends below the baseline", "a value-clipped
+    step can be up to $\sqrt{1185} \approx 34$ times the threshold long", "0.3 ends above the baseline, 0.1 below
+    it". Ending = the median of the last 50 steps; a few: fewer than 10%; the first steps: steps 0-19; each holds
+    under another processor's arithmetic too (next test)."""
     _check_05_clipping_claims(_05_clipping_summary())
     n_params = sum(p.numel() for p in _fresh("relu", 2.2).parameters())
     assert n_params == 1185 and round(np.sqrt(n_params)) == 34 and 0.01 * 1.0 == 0.01
@@ -1881,7 +1892,8 @@ def _check_05_clipping_claims(runs: dict) -> None:
         _, share, _, late = runs[f"norm {t}"]
         assert share == 1 and late > ADDING_BASELINE_MSE
     assert within(runs["norm 0.1"][3], 0.43)
-    assert all(runs[f"value {t}"][3] < ADDING_BASELINE_MSE for t in ("1.0", "3.0"))
+    assert all(runs[f"value {t}"][3] < ADDING_BASELINE_MSE for t in ("0.1", "1.0", "3.0"))
+    assert runs["value 0.3"][3] > ADDING_BASELINE_MSE
 
 
 def test_05_clipping_claims_hold_on_another_processor_whose_numbers_differ_in_the_second_digit():
@@ -1975,10 +1987,11 @@ def test_05_what_to_look_for_when_descending_near_the_wall():
     descend, step for step the same", "At step 18 they land on the wall's face, where the gradient's norm is 45",
     "Without clipping, that one update throws the unit to $w = 28$, $b = 36.5$, far out of the window, onto a plain
     where the gradient is below $10^{-27}$: it never moves again, and its error stays at 0.09", "Clipped at 0.3, that
-    step is 0.3 long: the run stays by the wall and slides along it into the valley, where its error at step 100 is
-    below $10^{-3}$", "Raise the threshold to 3 and the clipped run is thrown out too", "Set the learning rate to 0.5
-    and the unclipped run is not thrown at all", "At 0.1 the run reaches the wall too, but its steps are so short that
-    after 100 steps its error is still about 0.33" (bounce, reach: the side of the wall changes more than once)."""
+    step is 0.3 long: the run stays by the wall and slides along it into the valley, where over its last 10 steps its
+    error stays below 0.01, far below the thrown run's 0.09", "Raise the threshold to 3 and the clipped run is thrown
+    out too", "Set the learning rate to 0.5 and the unclipped run is not thrown at all", "At 0.1 the run reaches the
+    wall too and then bounces across it at almost every step, its error jumping between about 0.3 and 0.01" (bounce,
+    reach: the side of the wall changes more than once; almost every step: 80% of the last 20)."""
     from helpers.cliff import cliff_error, wall_bias
 
     lf = live.cliff_descent(mode="agg")
@@ -1993,7 +2006,8 @@ def test_05_what_to_look_for_when_descending_near_the_wall():
     _, dw, db = cliff_error(*free[-1])
     assert float(np.hypot(dw, db)) < 1e-27 and round(float(line_y(lf, "loss_free", ax=1)[-1]), 2) == 0.09
     steps = np.hypot(*np.diff(clipped, axis=0).T)
-    assert abs(steps[18] - 0.3) < 1e-12 and np.all(steps <= 0.3 + 1e-12) and line_y(lf, "loss_clipped", ax=1)[-1] < 1e-3
+    assert abs(steps[18] - 0.3) < 1e-12 and np.all(steps <= 0.3 + 1e-12)
+    assert np.all(line_y(lf, "loss_clipped", ax=1)[-10:] < 0.01)
     assert clipped[:, 0].min() > 3 and clipped[:, 1].max() < 0  # never out of the window
     thrown = np.column_stack(line(set_controls(lf, threshold=3.0), "path_clipped"))
     assert thrown[:, 0].max() > 7 or thrown[:, 1].max() > 0  # out of the window, 3 <= w <= 7, -4 <= b <= 0
@@ -2001,4 +2015,7 @@ def test_05_what_to_look_for_when_descending_near_the_wall():
         path = np.column_stack(line(set_controls(lf, threshold=0.3, lr=lr), "path_free"))
         assert np.abs(path).max() < 7.5  # never thrown
         assert np.count_nonzero(np.diff(np.sign(path[:, 1] - wall_bias(path[:, 0])))) > 1
-    assert within(line_y(lf, "loss_free", ax=1)[-1], 0.33)
+    side = np.sign(path[-21:, 1] - wall_bias(path[-21:, 0]))
+    assert np.mean(np.diff(side) != 0) >= 0.8
+    last = line_y(lf, "loss_free", ax=1)[-20:]
+    assert 0.25 < last.max() < 0.35 and 0.005 < last.min() < 0.02

@@ -34,7 +34,7 @@ WRONG_ANSWERS = {
     "04.2": ["guess_steps_to_a_millionth = 6", "guess_steps_to_a_millionth = 19.5"],
     "04.3": ["def my_tanh_bound(W_h, n):\n    return np.abs(np.linalg.eigvals(W_h)).max() ** n",
              "def my_tanh_bound(W_h, n):\n    return np.linalg.norm(W_h) ** n"],
-    "05.3": ["def my_clip_by_norm(grads, threshold):\n"
+    "05.4": ["def my_clip_by_norm(grads, threshold):\n"
              "    return [g * min(1, threshold / np.linalg.norm(g)) for g in grads]",
              "def my_clip_by_norm(grads, threshold):\n"
              "    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n    return [g * threshold / norm for g in grads]",
@@ -45,7 +45,7 @@ WRONG_ANSWERS = {
              "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
              "    return int(bad[0]) if bad.size else -1"],
     "05.1": ["guess_growth_after_50 = 75", "guess_growth_after_50 = 1e20"],
-    "05.4": ["guess_longest_value_clipped_norm = 0.3", "guess_longest_value_clipped_norm = 355.5",
+    "05.3": ["guess_longest_value_clipped_norm = 0.3", "guess_longest_value_clipped_norm = 355.5",
              "guess_longest_value_clipped_norm = 3"],
     "06.1": ["def my_forget_gate(x, h, W_f, U_f, b_f):\n    return np.tanh(x @ W_f.T + h @ U_f.T + b_f)",
              "def my_forget_gate(x, h, W_f, U_f, b_f):\n    return sigmoid(x @ W_f.T + h @ U_f.T)",
@@ -177,47 +177,48 @@ SLIPS = [
              "    return losses[bad[0]] if bad.size else None", "not the loss at that step"),
     ("05.2", "def my_first_bad_step(losses):\n    bad = np.flatnonzero(~np.isfinite(losses))\n"
              "    return int(bad[0]) + 1 if bad.size else None", "count from 0"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    return [np.clip(g, -threshold, threshold) for g in grads]",
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    return [np.clip(g, -threshold, threshold) for g in grads]",
      "clipping by value"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = sum(np.linalg.norm(g) for g in grads)\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = sum(np.linalg.norm(g) for g in grads)\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]", "not the sum of the arrays' norms"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    return [g * min(1, threshold / np.linalg.norm(g)) for g in grads]", "each array on its own"),
     # Below the threshold nothing may change, so always scaling to the threshold is wrong.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    return [g * threshold / norm for g in grads]", "already below the threshold"),
     # The hidden cases: a norm of exactly 13 at threshold 13, then at 12.9.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    scale = threshold / norm if norm >= threshold else 1.0\n"
              "    return [g * (0.5 if norm == threshold else scale) for g in grads]", "exactly the threshold"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    return [g * threshold / norm if norm > threshold + 1 else g.copy() for g in grads]",
      "just above the threshold"),
     # Every array flattened: right values for the 1-D array, wrong shape for the others.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    flat = np.concatenate([g.ravel() for g in grads])\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    flat = np.concatenate([g.ravel() for g in grads])\n"
              "    scale = min(1.0, threshold / np.linalg.norm(flat))\n    return [g.ravel() * scale for g in grads]",
      "it should have shape (3, 4): keep every array's shape"),
     # A norm that leaves out the 0-d array (np.atleast_1d would keep it): right until the shapes case.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads if g.ndim))\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]", "a 3-D one next to a scalar-shaped"),
     # Zero gradients: a Python float division raises, a numpy 0 / 0 gives NaN; both are told the norm is 0.
-    ("05.3", "import math\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "import math\n\n\ndef my_clip_by_norm(grads, threshold):\n"
              "    norm = math.sqrt(sum(float(np.sum(g ** 2)) for g in grads))\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]", "ZeroDivisionError: their norm is 0"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    return [g / norm * min(norm, threshold) for g in grads]", "returns inf or NaN"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    for g in grads:\n        g *= min(1.0, threshold / norm)\n    return grads", "changed the arrays"),
     # torch.from_numpy shares the array's memory: clip_grad_norm_ then scales the student's input in place.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    params = [torch.zeros(np.shape(g), dtype=torch.float64) for g in grads]\n"
              "    for p, g in zip(params, grads):\n        p.grad = torch.from_numpy(g)\n"
              "    torch.nn.utils.clip_grad_norm_(params, threshold)\n"
              "    return [p.grad.numpy().copy() for p in params]", "changed the arrays"),
-    ("05.4", "guess_longest_value_clipped_norm = 0.3 * 1185", "square root of the sum"),
-    ("05.4", "guess_longest_value_clipped_norm = 0.3", "bounds each entry"),
-    ("05.4", "guess_longest_value_clipped_norm = 1000", "Too large"),
+    ("05.1", "guess_growth_after_50 = 75", "at each of the 50 steps"),
+    ("05.3", "guess_longest_value_clipped_norm = 0.3 * 1185", "square root of the sum"),
+    ("05.3", "guess_longest_value_clipped_norm = 0.3", "bounds each entry"),
+    ("05.3", "guess_longest_value_clipped_norm = 1000", "Too large"),
     ("06.2", "def my_cell_path(forget_gates):\n    return forget_gates[:, -1]", "the last step's gate alone"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates, axis=2)", "not over the units"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.cumprod(forget_gates, axis=1)", "one value per step"),
@@ -280,25 +281,25 @@ ALSO_RIGHT = [
     ("07.2", "my_remedy = dict(activation='relu', init='he')"),
     ("08.1", "cause_setup_1 = ' Vanishing'"),
     ("08.3", "cause_setup_2 = 'Learning rate too large'"),
-    # 05.3: torch's own rule (it divides by norm + 1e-6), torch itself, and other ways to the exact rule.
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n    total = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
+    # 05.4: torch's own rule (it divides by norm + 1e-6), torch itself, and other ways to the exact rule.
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n    total = np.sqrt(sum(np.sum(g ** 2) for g in grads))\n"
              "    clip_coef = min(threshold / (total + 1e-6), 1.0)\n    return [g * clip_coef for g in grads]"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    params = [torch.zeros(np.shape(g), dtype=torch.float64) for g in grads]\n"
              "    for p, g in zip(params, grads):\n        p.grad = torch.tensor(g)\n"
              "    torch.nn.utils.clip_grad_norm_(params, threshold)\n    return [p.grad.numpy() for p in params]"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    params = [torch.zeros(np.shape(g)) for g in grads]\n"
              "    for p, g in zip(params, grads):\n        p.grad = torch.tensor(g, dtype=torch.float32)\n"
              "    torch.nn.utils.clip_grad_norm_(params, threshold)\n    return [p.grad for p in params]"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    norm = np.linalg.norm(np.concatenate([g.ravel() for g in grads]))\n"
              "    return [g * min(1.0, threshold / norm) for g in grads]"),
-    ("05.3", "def my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "def my_clip_by_norm(grads, threshold):\n"
              "    norm = np.linalg.norm([np.linalg.norm(g) for g in grads])\n"
              "    if norm <= threshold:\n        return [g.copy() for g in grads]\n"
              "    return tuple(g * (threshold / norm) for g in grads)"),
-    ("05.3", "from helpers.clipping import global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
+    ("05.4", "from helpers.clipping import global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
              "    return [g / max(1.0, global_norm(grads) / threshold) for g in grads]"),
     # 08.4: a shorter step, or a bounded one (measured: lr 0.015 to 0.13 pass, 0.14 and above turn NaN).
     ("08.4", "fixed_rnn_settings = dict(lr=0.1)"),
@@ -345,7 +346,7 @@ CODE_EXERCISES = [exercise_id for exercise_id, exercise in exercises().items()
 
 
 def test_the_code_exercises_are_found_by_their_solutions():
-    assert CODE_EXERCISES == ["01.1", "01.2", "02.1", "02.2", "03.1", "03.3", "04.1", "04.3", "05.2", "05.3",
+    assert CODE_EXERCISES == ["01.1", "01.2", "02.1", "02.2", "03.1", "03.3", "04.1", "04.3", "05.2", "05.4",
                               "06.1", "06.2", "07.1", "08.2", "08.6"]
 
 
@@ -503,7 +504,7 @@ def test_the_rnn_repair_accepts_numpy_learning_rates():
     assert evaluate(exercises()["08.4"], {"fixed_rnn_settings": dict(lr=np.float32(0.05))}).status == CORRECT
 
 
-# --- 05.3: the course's own clipping is refused, and left working ---
+# --- 05.4: the course's own clipping is refused, and left working ---
 
 CLIPPING_CALLS = [
     "from helpers.clipping import clip_by_global_norm as c\n\n\ndef my_clip_by_norm(grads, threshold):\n"
@@ -541,7 +542,7 @@ def test_an_answer_that_calls_the_courses_clipping_is_refused_and_the_helper_wor
     from helpers.exercises.nb05 import USED_COURSE_HELPER
     fn = clipping.clip_by_global_norm
     before = (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
-    verdict = evaluate(exercises()["05.3"], run("import numpy as np\n" + source))
+    verdict = evaluate(exercises()["05.4"], run("import numpy as np\n" + source))
     assert verdict.status == WRONG and verdict.message == USED_COURSE_HELPER, verdict.text
     assert "write the rule yourself" in verdict.message
     assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
@@ -556,11 +557,11 @@ def test_the_helper_is_restored_when_the_answer_raises_or_is_right():
     # It raises inside the check, while the course's clipping is swapped for the refusal.
     raising = run("def my_clip_by_norm(grads, threshold):\n    if threshold > 0:\n"
                   "        raise RuntimeError('student bug')\n    return grads")
-    verdict = evaluate(exercises()["05.3"], raising)
+    verdict = evaluate(exercises()["05.4"], raising)
     assert verdict.status == WRONG and "RuntimeError: student bug" in verdict.message
     assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
     helper_still_works()
-    assert evaluate(exercises()["05.3"], run(SOLUTIONS["05.3"])).status == CORRECT
+    assert evaluate(exercises()["05.4"], run(SOLUTIONS["05.4"])).status == CORRECT
     assert (fn.__code__, fn.__defaults__, fn.__kwdefaults__) == before
     helper_still_works()
 
@@ -570,7 +571,7 @@ def test_the_clip_check_does_not_refuse_the_courses_other_helpers():
     source = ("from helpers.clipping import clip_by_value, global_norm\n\n\ndef my_clip_by_norm(grads, threshold):\n"
               "    clip_by_value(grads, 1.0)\n    norm = global_norm(grads)\n"
               "    return [g * (threshold / norm if norm > threshold else 1.0) for g in grads]")
-    assert evaluate(exercises()["05.3"], run(source)).status == CORRECT
+    assert evaluate(exercises()["05.4"], run(source)).status == CORRECT
 
 
 def test_the_clip_check_hands_the_answer_its_arrays_and_accepts_either_rule_on_every_case():

@@ -177,7 +177,7 @@ def _rnn_test(settings):
         if "clip_value" in settings:
             longest = lr * math.sqrt(N_WEIGHTS) * settings["clip_value"]
             hint += (f" A value-clipped step can still be sqrt({N_WEIGHTS}) = {math.sqrt(N_WEIGHTS):.0f} times the "
-                     f"threshold long (exercise 05.4), here up to lr x sqrt({N_WEIGHTS}) x clip_value = {longest:.3g}: "
+                     f"threshold long (exercise 05.3), here up to lr x sqrt({N_WEIGHTS}) x clip_value = {longest:.3g}: "
                      f"too long, or too short to get there in {RNN_SETTINGS['steps']} steps?")
         elif "clip_norm" in settings:
             hint += (f" A norm-clipped step is at most lr x clip_norm = {lr * settings['clip_norm']:.3g} long: too "
