@@ -1783,7 +1783,8 @@ def test_05_a_step_too_long_grows_the_readouts_gradient_alone_and_a_smaller_step
     r"""05: "in the explosion (left) the recurrent weights' gradient is the largest from step 0, and all three grow
     more than $10^{22}$-fold in one step", "In the step too long (right) all gradients jump about for the first few
     steps, the recurrent weights' too", "then the recurrent and input weights' gradients fall to exactly 0", "only the
-    readout's gradient grows, by about the same factor at every step, between 15 and 20", "At learning
+    readout's gradient grows, by about the same factor at every step, more than 10" (about the same: the last five
+    factors within 30% of each other; about 18 here, about 12 with MKL's AVX2 kernels), "At learning
     rate 0.1 the same network trains", "one step would move the readout by 1.4 times its size, yet the gradient at step
     1 is only 0.003 times the one at step 20, so nothing grows through time, and the verdict is"; the table's "cures it
     (0.1 trains)", "the recurrent weights' is the largest from step 0 until the numbers overflow", "after a few
@@ -1798,12 +1799,13 @@ def test_05_a_step_too_long_grows_the_readouts_gradient_alone_and_a_smaller_step
     assert np.all(explosion.grad_norms[1] > 1e22 * explosion.grad_norms[0])
     too_far, _ = _05_run("tanh", 0.9, 20, 0.3)
     k = too_far.first_nonfinite_step
-    recurrent = too_far.grad_norms[:, 1]
-    zero_from = int(np.argmax(recurrent == 0))
-    assert k is not None and 0 < zero_from < 15 and np.all(too_far.grad_norms[zero_from:k, :2] == 0)
+    recurrent = too_far.grad_norms[:k, 1]
+    zero_from = int(np.flatnonzero(recurrent != 0)[-1]) + 1  # exactly 0 from here to the overflow
+    assert 0 < zero_from < 15 and k - zero_from >= 5 and np.all(too_far.grad_norms[zero_from:k, :2] == 0)
     assert recurrent[:zero_from].max() > 100 * recurrent[0]
     readout = too_far.grad_norms[k - 5:k, 2]
-    assert np.all((15 < readout[1:] / readout[:-1]) & (readout[1:] / readout[:-1] < 20))
+    factors = readout[1:] / readout[:-1]
+    assert np.all(factors > 10) and factors.max() < 1.3 * factors.min()
     smaller, _ = _05_run("tanh", 0.9, 20, 0.1)
     assert not smaller.diverged and _late(smaller) < ADDING_BASELINE_MSE
     report = gradient_health(_fresh("tanh", 0.9), *_adding(1000, 20), lr=0.3)
@@ -1896,14 +1898,18 @@ def _check_05_clipping_claims(runs: dict) -> None:
     assert runs["value 0.3"][3] > ADDING_BASELINE_MSE
 
 
-def test_05_clipping_claims_hold_on_another_processor_whose_numbers_differ_in_the_second_digit():
+def test_05_clipping_claims_hold_on_other_processors_whose_numbers_differ_in_the_second_digit():
     r"""05: "A run that clips only some steps stays close to exploding, and its exact numbers (the share of steps
     clipped, the median size before clipping, the final loss) differ in the second digit from one computer to
-    another"; the claims of the test above hold under the other arithmetic as well."""
-    here, there = _05_clipping_summary(), _05_clipping_summary(tuple(OTHER_CPU.items()))
-    _check_05_clipping_claims(there)
-    some = [key for key, (_, share, _, _) in here.items() if 0 < share < 1]
-    assert some and any(f"{here[k][3]:.2g}" != f"{there[k][3]:.2g}" or f"{here[k][1]:.2g}" != f"{there[k][1]:.2g}"
+    another"; the claims of the test above hold under torch's plain and AVX2 kernels and MKL's AVX2 kernels too
+    (the first two differ on any x86 processor with AVX2)."""
+    runs = [_05_clipping_summary(tuple(CPU_SETTINGS[name].items())) for name in ("torch-default", "torch-avx2",
+                                                                                  "mkl-avx2")]
+    for found in runs:
+        _check_05_clipping_claims(found)
+    plain, avx2 = runs[:2]
+    some = [key for key, (_, share, _, _) in plain.items() if 0 < share < 1]
+    assert some and any(f"{plain[k][3]:.2g}" != f"{avx2[k][3]:.2g}" or f"{plain[k][1]:.2g}" != f"{avx2[k][1]:.2g}"
                         for k in some)
 
 

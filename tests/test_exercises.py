@@ -457,7 +457,7 @@ def state_gradient_ratio(model, x, y) -> float:
 
 def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is_exactly_0():
     """CAUSE_HINTS[2]["exploding"]: "after a few steps the recurrent weights' gradient is exactly 0 (the tanh units
-    are saturated) and only the readout's grows, about 19 times per step, until the loss overflows. At the start
+    are saturated) and only the readout's grows, more than ten times per step, until the loss overflows. At the start
     the gradient reaching the first time step is only about twice the one at the last, yet the very first step
     moves the readout by more than its own size"; [2]["vanishing"]: "the loss and the readout's gradient grow until
     the numbers stop being finite"."""
@@ -471,10 +471,11 @@ def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is
     assert log.first_nonfinite_what == "loss" and 10 < end < 30
     recurrent, readout = log.grad_norms[:, names.index("rnn.weight_hh_l0")], log.grad_norms[:, names.index("readout")]
     # A few: from step 4 here, from step 6 with another CPU's arithmetic; exactly 0 from then to the overflow.
-    first_zero = int(np.argmax(recurrent == 0))
-    assert 2 <= first_zero <= 8 and (log.grad_norms[first_zero:end, :2] == 0).all() and (recurrent[:first_zero] > 0).all()
-    growth = readout[5:end] / readout[4:end - 1]
-    assert (15 < growth).all() and (growth < 25).all()  # 18.8 every step
+    # (a blip of nonzero may come first: exactly 0 from the last nonzero step to the overflow)
+    first_zero = int(np.flatnonzero(recurrent[:end] != 0)[-1]) + 1
+    assert 2 <= first_zero <= 12 and (log.grad_norms[first_zero:end, :2] == 0).all() and recurrent[0] > 0
+    growth = readout[first_zero + 1:end] / readout[first_zero:end - 1]
+    assert (10 < growth).all() and (growth < 25).all()  # 18.8 every step here, about 12 with MKL's AVX2 kernels
     assert readout[end - 1] > 1e15 * readout[0] and np.all(np.diff(log.loss[3:end + 1]) > 0)
     assert log.rel_weight_change[0, names.index("readout")] > 1
     x, y = adding_data()

@@ -90,7 +90,7 @@ def train_rnn(radius: float = 1.5, **settings) -> TrainLog:
 
     At lr 0.3 it diverges: the first steps move the weights by more than their own size, the
     tanh units saturate, and after a few steps the recurrent weights' gradient is exactly 0 while
-    the readout's grows about 19 times per step until the loss overflows.
+    the readout's grows more than ten times per step until the loss overflows.
     """
     model = RNNRegressor(2, hidden=32, radius=radius, rng=np.random.default_rng(0))
     return train(model, *adding_data(), generator=torch.Generator().manual_seed(0), **{**RNN_SETTINGS, **settings})
@@ -228,7 +228,7 @@ CAUSE_HINTS = {
         "exploding": ("Exploding means a gradient that grows through time, back through the recurrent weights. "
                       "Read each weight matrix's gradient norm in the training log (`log.grad_norms`, columns "
                       "`log.layer_names`): after a few steps the recurrent weights' gradient is exactly 0 (the "
-                      "tanh units are saturated) and only the readout's grows, about 19 times per step, until "
+                      "tanh units are saturated) and only the readout's grows, more than ten times per step, until "
                       "the loss overflows. At the start the gradient reaching the first time step is only about "
                       "twice the one at the last, yet the very first step moves the readout by more than its own "
                       "size (`log.rel_weight_change`)."),
