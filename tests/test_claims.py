@@ -2025,3 +2025,16 @@ def test_05_what_to_look_for_when_descending_near_the_wall():
     assert np.mean(np.diff(side) != 0) >= 0.8
     last = line_y(lf, "loss_free", ax=1)[-20:]
     assert 0.25 < last.max() < 0.35 and 0.005 < last.min() < 0.02
+
+
+def test_07_a_learning_rate_too_large_comes_with_the_largest_safe_learning_rate():
+    r"""07: "*Learning rate too large*: lower the learning rate; the report's reason says below which value no step
+    would move a layer by more than a tenth of its size"."""
+    from helpers.health import gradient_health
+
+    x, y = _adding(1000, 20)
+    report = gradient_health(_fresh("tanh", 0.9), x, y, lr=0.3)
+    assert report.verdict == "learning rate too large"
+    safe = float(re.search(r"below lr (\S+) no step would move a layer by more than 0.1 of its size", report.reason)[1])
+    slower = gradient_health(_fresh("tanh", 0.9), x, y, lr=safe * 0.99)
+    assert max(row.update_ratio for row in slower.rows) <= 0.1 and slower.verdict != "learning rate too large"
