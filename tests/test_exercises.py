@@ -481,10 +481,11 @@ def test_setup_2_hints_only_the_readouts_gradient_grows_and_the_recurrent_one_is
     x, y = adding_data()
     assert 1 < state_gradient_ratio(RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0)), x, y) < 3
     model = RNNRegressor(2, hidden=32, radius=1.5, rng=np.random.default_rng(0))
-    train(model, x, y, generator=torch.Generator().manual_seed(0), **{**RNN_SETTINGS, "steps": 4})
+    # Up to the step from which the recurrent gradient is 0: the units are saturated by then.
+    train(model, x, y, generator=torch.Generator().manual_seed(0), **{**RNN_SETTINGS, "steps": first_zero})
     with torch.no_grad():
         states = model.rnn(torch.as_tensor(x, dtype=torch.float32))[0]
-    assert (states.abs() > 0.99).float().mean() > 0.99  # saturated: tanh' below 0.02 nearly everywhere
+    assert (states.abs() > 0.99).float().mean() > 0.95  # saturated: tanh' below 0.02 nearly everywhere
 
 
 # --- 08.4: the learning rates the repair check accepts, measured ---
