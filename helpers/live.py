@@ -536,7 +536,7 @@ CLIPPING_LOSS_RANGE = (1e-2, 1e3)  # the loss panel's fixed range in clipping_re
 
 
 def clipping_summary(log, kind: str, threshold: float, lr: float, n_params: int) -> str:
-    """One line of numbers that explain what clipping at `threshold` did to a run (a TrainLog).
+    """Four lines of numbers that explain what clipping at `threshold` did to a run (a TrainLog).
 
     kind "norm": the share of steps whose gradient norm exceeded the threshold, the
     median norm before clipping, and the longest step a clipped update can take,

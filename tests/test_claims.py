@@ -1606,12 +1606,9 @@ def _adding(n, T):
 @lru_cache(maxsize=None)
 def _05_run(kind: str, radius: float, T: int, lr: float, steps: int = 300, **options):
     r"""(TrainLog, trained model) of one of 05's runs: kind "tanh" (RNNRegressor) or "relu" (ReLURNNRegressor)."""
-    from helpers.rnn import ReLURNNRegressor, RNNRegressor
     from helpers.training import train
 
-    truncate, dtype = options.pop("truncate", None), options.pop("dtype", torch.float32)
-    model = (RNNRegressor if kind == "tanh" else ReLURNNRegressor)(2, hidden=32, radius=radius, dtype=dtype,
-                                                                    rng=np.random.default_rng(0), truncate=truncate)
+    model = _fresh(kind, radius, truncate=options.pop("truncate", None), dtype=options.pop("dtype", torch.float32))
     x, y = _adding(1000, T)
     log = train(model, x, y, steps=steps, lr=lr, loss="mse", batch_size=100, progress=False,
                 generator=torch.Generator().manual_seed(0), **options)
@@ -1629,6 +1626,7 @@ def _radius(model) -> float:
 
 
 def _fresh(kind: str, radius: float, **options):
+    r"""05's network before training: kind "tanh" (RNNRegressor) or "relu" (ReLURNNRegressor), 32 units, seed 0."""
     from helpers.rnn import ReLURNNRegressor, RNNRegressor
     return (RNNRegressor if kind == "tanh" else ReLURNNRegressor)(2, hidden=32, radius=radius,
                                                                    rng=np.random.default_rng(0), **options)
