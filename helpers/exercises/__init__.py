@@ -9,12 +9,12 @@ body or a name set to `...`. The second asks for feedback:
 `check` finds the answer by name in the notebook's namespace, runs the exercise's
 test on it and shows the verdict. It never raises: a missing name, a function
 that raises or returns nonsense are all verdicts, so "Run All" always reaches the
-end of the notebook. Every verdict is also kept in `results()` for the grader.
+end of the notebook. The grader (helpers.grading) judges with the same tests, on data.
 """
 from __future__ import annotations
 
-from helpers.exercises.core import (CORRECT, NOT_ATTEMPTED, WRONG, Exercise, Verdict, check, evaluate, exercises,
-                                    results)
+from helpers.exercises.core import (CORRECT, NOT_ATTEMPTED, WRONG, Answer, Exercise, UsedCourseHelper, Verdict,
+                                    answer_of, check, evaluate, exercises, judge)
 
-__all__ = ["CORRECT", "NOT_ATTEMPTED", "WRONG", "Exercise", "Verdict", "check", "evaluate", "exercises",
-           "results"]
+__all__ = ["CORRECT", "NOT_ATTEMPTED", "WRONG", "Answer", "Exercise", "UsedCourseHelper", "Verdict", "answer_of",
+           "check", "evaluate", "exercises", "judge"]

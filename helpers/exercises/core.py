@@ -1,6 +1,7 @@
 """The exercise registry, `check`, and the verdicts it shows."""
 from __future__ import annotations
 
+import contextlib
 import dis
 import html
 import importlib
@@ -14,7 +15,6 @@ import numpy as np
 NOT_ATTEMPTED, WRONG, CORRECT = "not attempted", "wrong", "correct"
 NOTEBOOK_MODULES = ("nb00", "nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07", "nb08")
 _COLORS = {NOT_ATTEMPTED: "#999999", WRONG: "#D55E00", CORRECT: "#009E73"}
-_results: dict[str, "Verdict"] = {}
 
 
 RETURNS_NONE = ("never", "sometimes", "always")
@@ -29,16 +29,32 @@ class Exercise:
     `returns_none` says when an answer that is a function may return None: "never"
     (it computes a result), "sometimes" (None is one of its results, e.g. "no such
     step") or "always" (it changes its argument in place).
+    `hidden(answer, rng) -> str | None` (code exercises only) is what the grader adds:
+    the answer on inputs drawn from `rng`, which the notebook never shows, so that an
+    answer written for the check's own inputs fails. Its hint says what was off, never
+    the reference value.
+    `guard()` is a context manager the grader runs around every call of the answer, in
+    the student's process; it yields a list that is not empty when the answer did what
+    the exercise forbids (see nb05's clipping).
     """
     id: str
     title: str
     answer: str
     test: Callable[[object], str | None]
     returns_none: str = "never"
+    hidden: Callable[[object, np.random.Generator], str | None] | None = None
+    guard: Callable[[], contextlib.AbstractContextManager] | None = None
 
     def __post_init__(self):
         if self.returns_none not in RETURNS_NONE:
             raise ValueError(f"returns_none must be one of {', '.join(RETURNS_NONE)}, got {self.returns_none!r}")
+
+
+class UsedCourseHelper(BaseException):
+    """Raised while an answer is checked when it calls what its exercise's `guard` forbids.
+
+    A BaseException, so the student's `except Exception` lets it by.
+    """
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,7 @@ class Verdict:
     title: str
     status: str
     message: str
+    hidden: str = ""  # what the grader's hidden cases found: "" (not run), "passed", or a hint
 
     @property
     def text(self) -> str:
@@ -125,31 +142,68 @@ RETURNED_NONE_SOMETIMES = ("Your function returned None for one of the check's i
                            "does every path through it end in a `return` with its result?")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a notebook's namespace holds under an exercise's answer name.
+
+    `value` is the object itself (or, in the grader, a stand-in that calls it where it
+    runs); `stub` and `no_value` are `is_stub` and `returns_no_value` of it, worked out
+    where the object lives, since a stand-in has no code of its own to inspect.
+    """
+    present: bool
+    value: object = ...
+    stub: bool = True
+    no_value: bool = False
+
+
+def answer_of(exercise: Exercise, namespace: dict) -> Answer:
+    """The `Answer` that `namespace` holds for `exercise`."""
+    if exercise.answer not in namespace:
+        return Answer(False)
+    value = namespace[exercise.answer]
+    return Answer(True, value, is_stub(value), callable(value) and returns_no_value(value))
+
+
 def evaluate(exercise: Exercise, namespace: dict) -> Verdict:
     """The verdict on the answer `namespace` holds for `exercise`; never raises."""
-    def verdict(status, message):
-        return Verdict(exercise.id, exercise.title, status, message)
+    return judge(exercise, answer_of(exercise, namespace))
 
-    value = namespace.get(exercise.answer, ...)
-    if exercise.answer not in namespace:
+
+def judge(exercise: Exercise, answer: Answer, rng: np.random.Generator | None = None) -> Verdict:
+    """The verdict on `answer`; with `rng`, also on the exercise's hidden cases. Never raises."""
+    def verdict(status, message, hidden=""):
+        return Verdict(exercise.id, exercise.title, status, message, hidden)
+
+    if not answer.present:
         return verdict(NOT_ATTEMPTED, f"Run the cell that defines `{exercise.answer}` first.")
-    if is_stub(value):
+    if answer.stub:
         return verdict(NOT_ATTEMPTED, f"Replace the `...` in `{exercise.answer}` with your answer and run the cell.")
-    if callable(value) and exercise.returns_none != "always" and returns_no_value(value):
+    value = answer.value
+    if callable(value) and exercise.returns_none != "always" and answer.no_value:
         return verdict(WRONG, RETURNED_NONE)  # a forgotten `return`, before it shows up as a shape or type error
     if callable(value) and exercise.returns_none == "never":
         value = _never_none(value)
+    hint = _hint(exercise.test, value)
+    if hint:
+        return verdict(WRONG, hint)
+    if rng is None or exercise.hidden is None:
+        return verdict(CORRECT, "")
+    hidden = _hint(lambda answer: exercise.hidden(answer, rng), value)
+    if hidden:
+        return verdict(WRONG, "Right on the check's own inputs, but not on the grader's other inputs.", hidden)
+    return verdict(CORRECT, "", "passed")
+
+
+def _hint(test, value) -> str | None:
+    """`test(value)`, with what the student's code raised turned into a hint."""
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # the student's overflow is a verdict, not a warning
-            hint = exercise.test(value)
+            return test(value)
     except ReturnedNone:
-        return verdict(WRONG, RETURNED_NONE_SOMETIMES)
+        return RETURNED_NONE_SOMETIMES
     except Exception as err:  # the student's code raised: say what, keep the notebook running
-        return verdict(WRONG, f"Checking it raised {type(err).__name__}: {err}")
-    if hint:
-        return verdict(WRONG, hint)
-    return verdict(CORRECT, "")
+        return f"Checking it raised {type(err).__name__}: {err}"
 
 
 def _caller_namespace() -> dict:
@@ -169,14 +223,7 @@ def check(exercise_id: str, namespace: dict | None = None) -> Verdict:
     known = exercises()
     if exercise_id not in known:
         raise ValueError(f"unknown exercise {exercise_id!r}; exercises are: {', '.join(known)}")
-    result = evaluate(known[exercise_id], _caller_namespace() if namespace is None else namespace)
-    _results[exercise_id] = result
-    return result
-
-
-def results() -> dict[str, Verdict]:
-    """The latest verdict of every exercise checked in this session, by id."""
-    return dict(_results)
+    return evaluate(known[exercise_id], _caller_namespace() if namespace is None else namespace)
 
 
 # --- building blocks for the exercises' tests; each returns a hint, or None when right ---
@@ -243,3 +290,9 @@ def derivative_hint(fn, reference, name: str, slips: dict | None = None) -> str 
     if not np.allclose(got, reference(z), rtol=1e-6, atol=1e-12):
         return "Right at 0 but not everywhere: check a point far from 0, where the curve is flat."
     return None
+
+
+def grader_case_hint(got, expected, case: str, rtol: float = 1e-6) -> str | None:
+    """`same_array` on one of the grader's hidden cases: None if right, else what is off for `case` (no values)."""
+    hint = same_array(got, expected, rtol)
+    return None if hint is None else f"For {case} drawn by the grader, {hint}"

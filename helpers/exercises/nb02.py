@@ -5,6 +5,7 @@ import numpy as np
 
 from helpers.activations import saturation_fraction, sigmoid_prime, tanh_prime
 from helpers.exercises.core import Exercise, derivative_hint, number
+from helpers.exercises.nb01 import elementwise_hidden
 
 SATURATION_TOL = 0.1  # a unit is saturated where f'(z) < 10% of the largest f'
 
@@ -28,6 +29,21 @@ def _saturated_test(fn):
         if not np.isclose(got, expected, atol=1e-9):
             return ("Not the share of entries whose slope is below 10% of the sigmoid's largest slope. "
                     "What is that largest slope?")
+    return None
+
+
+def _saturated_hidden(fn, rng):
+    """Other shapes (3-D, one entry) and spreads, and arrays whose entries are all or none saturated."""
+    shape = tuple(int(k) for k in rng.integers(2, 9, size=3))
+    signs = rng.choice([-1.0, 1.0], (int(rng.integers(2, 30)), int(rng.integers(2, 30))))
+    cases = [(rng.normal(rng.uniform(-3, 3), rng.uniform(0.5, 12), shape), f"a {shape} array"),
+             (rng.normal(0, 6, 1), "a single entry"),
+             (signs * rng.uniform(6, 50, signs.shape), "an array whose entries are all far from 0"),
+             (rng.uniform(-1, 1, signs.shape), "an array whose entries are all near 0")]
+    for z, case in cases:
+        got = number(fn(z.copy()), "The fraction")
+        if not np.isclose(got, saturation_fraction(z, "sigmoid", SATURATION_TOL), atol=1e-9):
+            return f"For {case} drawn by the grader your fraction is not the share of saturated entries."
     return None
 
 
@@ -58,9 +74,15 @@ TANH_SLIPS = {
 }
 
 
+def _tanh_prime_hidden(fn, rng):
+    """The tanh's slope on arrays of other shapes (3-D/4-D with large |z|, one entry, empty)."""
+    return elementwise_hidden(fn, tanh_prime, rng, "derivative")
+
+
 EXERCISES = [
     Exercise("02.1", "the tanh's derivative", "my_tanh_prime",
-             lambda fn: derivative_hint(fn, tanh_prime, "derivative", TANH_SLIPS)),
-    Exercise("02.2", "the share of saturated units", "my_saturated_fraction", _saturated_test),
+             lambda fn: derivative_hint(fn, tanh_prime, "derivative", TANH_SLIPS), hidden=_tanh_prime_hidden),
+    Exercise("02.2", "the share of saturated units", "my_saturated_fraction", _saturated_test,
+             hidden=_saturated_hidden),
     Exercise("02.3", "predict: saturation at weight scale 10", "guess_saturated_percent", _percent_test),
 ]

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from helpers.data import insurance_batch
-from helpers.exercises.core import Exercise, number, same_array
+from helpers.exercises.core import Exercise, grader_case_hint, number, same_array
 from helpers.network import NetConfig, init_params, numpy_layer_gradients
 
 
@@ -27,6 +27,24 @@ def _backward_test(fn):
         return ("a_prev is already the sigmoid's output sigma(z_prev): write the slope with a_prev itself, "
                 "without a second sigmoid.")
     return same_array(got, expected.numpy(), rtol=1e-8)
+
+
+def _backward_hidden(fn, rng):
+    """Non-square W (n_out != n_in), batches of 1 and of 2 to 9 rows, against autograd."""
+    g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    n_in = int(rng.integers(1, 9))
+    n_out = n_in + int(rng.integers(1, 6))
+    for batch in (1, int(rng.integers(2, 10))):
+        z_prev = 3 * torch.randn(batch, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+        a_prev = torch.sigmoid(z_prev)
+        W = torch.randn(n_out, n_in, generator=g, dtype=torch.float64)
+        delta = torch.randn(batch, n_out, generator=g, dtype=torch.float64)
+        (expected,) = torch.autograd.grad(a_prev @ W.T, z_prev, grad_outputs=delta)
+        got = fn(W.numpy().copy(), delta.numpy().copy(), a_prev.detach().numpy().copy())
+        hint = grader_case_hint(got, expected.numpy(), f"W of shape {(n_out, n_in)} and a batch of {batch}", 1e-8)
+        if hint:
+            return hint
+    return None
 
 
 def depth_20_ratio() -> float:
@@ -93,8 +111,31 @@ def _he_test(fn):
     return None
 
 
+def _he_hidden(fn, rng):
+    """Other fans (wide, tall, a single row) and seeds: shape, the seed's use, mean 0 and He's spread."""
+    seed = int(rng.integers(2 ** 31))
+    wide = (int(rng.integers(64, 256)), int(rng.integers(500, 1500)))
+    tall = (int(rng.integers(2000, 4000)), int(rng.integers(10, 40)))
+    for fan_out, fan_in in (wide, tall, (1, int(rng.integers(1, 50)))):
+        case = f"fan_out = {fan_out} and fan_in = {fan_in}"
+        W = np.asarray(fn(fan_out, fan_in, np.random.default_rng(seed)), dtype=float)
+        if W.shape != (fan_out, fan_in):
+            return f"For {case} (drawn by the grader) your W has shape {W.shape}."
+        again = np.asarray(fn(fan_out, fan_in, np.random.default_rng(seed)), dtype=float)
+        if not np.array_equal(W, again) or np.array_equal(W, fn(fan_out, fan_in, np.random.default_rng(seed + 1))):
+            return f"For {case} (drawn by the grader) your weights do not come from the `rng` you are given."
+        if W.size < 20_000:  # too few draws to measure the spread to 3%
+            continue
+        # 20,000 draws or more: the sample mean strays about 0.007 std from 0, the sample std about 0.5% from He's.
+        std = np.sqrt(2.0 / fan_in)
+        if abs(W.mean()) > 0.1 * std or abs(W.std() / std - 1) > 0.03:
+            return f"For {case} (drawn by the grader) your weights do not have He's mean and spread."
+    return None
+
+
 EXERCISES = [
-    Exercise("03.1", "one backward step through a sigmoid layer", "my_backward_step", _backward_test),
+    Exercise("03.1", "one backward step through a sigmoid layer", "my_backward_step", _backward_test,
+             hidden=_backward_hidden),
     Exercise("03.2", "predict: the first layer at depth 20", "guess_depth_20_ratio", _ratio_test),
-    Exercise("03.3", "He initialisation", "my_he_init", _he_test),
+    Exercise("03.3", "He initialisation", "my_he_init", _he_test, hidden=_he_hidden),
 ]

@@ -5,15 +5,11 @@ import numpy as np
 
 from helpers import clipping
 from helpers.clipping import global_norm
-from helpers.exercises.core import Exercise, number, within_factor
+from helpers.exercises.core import Exercise, UsedCourseHelper, number, within_factor
 
 # torch.nn.utils.clip_grad_norm_ scales by min(threshold / (norm + 1e-6), 1): at the norms of the check's cases
 # (all 1 or more where a scale applies) that is threshold / norm to within 1e-6, so 1e-5 accepts both rules.
 CLIP_RTOL = 1e-5
-
-
-class _UsedCourseHelper(BaseException):
-    """Raised when the answer calls the course's own clipping: a BaseException, so `except Exception` lets it by."""
 
 
 def _refusal(*args, _calls, _refuse, **kwargs):
@@ -29,7 +25,7 @@ def _refusal(*args, _calls, _refuse, **kwargs):
 @contextlib.contextmanager
 def _course_clipping_refused():
     """While inside, calling the course's norm clipping (under any name it was imported as) raises
-    _UsedCourseHelper; the list yielded records every call, even one the answer catches.
+    UsedCourseHelper; the list yielded records every call, even one the answer catches.
 
     Every alias of a function is the same function object, so swapping that object's code reaches
     them all; the code, defaults and keyword defaults are put back on the way out, whatever happens.
@@ -40,7 +36,7 @@ def _course_clipping_refused():
         for fn, *_ in saved:
             fn.__code__ = _refusal.__code__
             fn.__defaults__ = None
-            fn.__kwdefaults__ = {"_calls": calls, "_refuse": _UsedCourseHelper}
+            fn.__kwdefaults__ = {"_calls": calls, "_refuse": UsedCourseHelper}
         yield calls
     finally:
         for fn, code, defaults, kwdefaults in saved:
@@ -80,7 +76,7 @@ def _clip_test(fn):
         with _course_clipping_refused() as calls:
             try:
                 got = fn(grads, threshold)  # the arrays themselves: changing them is a mistake to catch
-            except _UsedCourseHelper:
+            except UsedCourseHelper:
                 return USED_COURSE_HELPER
             except Exception as err:
                 if calls:  # the refusal was caught inside the answer, which then failed otherwise
@@ -98,6 +94,40 @@ def _clip_test(fn):
         hint = _clip_case_hint(got, originals, threshold, case)
         if hint:
             return hint
+    return None
+
+
+def _clip_hidden(fn, rng):
+    """1 to 5 arrays of 0 to 4 dimensions with norms from 1 to 1000: far above, just above, below the threshold."""
+    cases = []
+    for where, low, high in (("far above", 0.01, 0.9), ("just above", 0.99, 0.9999), ("below", 1.1, 50.0)):
+        shapes = [tuple(int(k) for k in rng.integers(1, 5, int(rng.integers(0, 5))))
+                  for _ in range(int(rng.integers(1, 6)))]
+        grads = [rng.normal(0, 1, shape) for shape in shapes]
+        if len(grads) > 1 and where == "far above":
+            grads[int(rng.integers(len(grads)))][...] = 0.0  # a layer whose gradient is 0, next to the others
+        norm = 10 ** rng.uniform(0, 3)  # at least 1: torch's clip_grad_norm_ (+1e-6) is within CLIP_RTOL of it
+        grads = [g * (norm / global_norm(grads)) for g in grads]
+        cases.append((grads, norm * rng.uniform(low, high), f"arrays of shapes {shapes} with a norm {where} the "
+                                                            "threshold"))
+    for grads, threshold, case in cases:
+        originals = [g.copy() for g in grads]
+        with _course_clipping_refused() as calls:
+            try:
+                got = fn(grads, threshold)
+            except UsedCourseHelper:
+                return USED_COURSE_HELPER
+            except Exception:
+                if calls:
+                    return USED_COURSE_HELPER
+                raise
+        if calls:
+            return USED_COURSE_HELPER
+        if any(not np.array_equal(a, b) for a, b in zip(grads, originals)):
+            return f"For {case}, drawn by the grader, your function changed the arrays it was given."
+        if (not isinstance(got, (list, tuple)) or len(got) != len(grads)
+                or not _all_close(got, _clipped(originals, threshold), CLIP_RTOL)):
+            return f"For {case}, drawn by the grader, your clipped gradients are not right."
     return None
 
 
@@ -184,6 +214,33 @@ def _first_bad_test(fn):
     return None
 
 
+def _first_bad_hidden(fn, rng):
+    """Other lengths (1 to 80), a float32 history, the first NaN/inf/-inf anywhere, all finite with huge losses."""
+    def history(n, dtype):
+        losses = rng.lognormal(0, 2, n) * rng.choice([1.0, -1.0], n, p=[0.9, 0.1])
+        losses[rng.random(n) < 0.1] = 1e300 if dtype == np.float64 else 3e38  # huge, but finite
+        return losses.astype(dtype)
+
+    bad = {"a NaN": np.nan, "an inf": np.inf, "a -inf": -np.inf}
+    cases = []
+    for dtype in (np.float64, np.float32):
+        losses, kind = history(int(rng.integers(2, 81)), dtype), str(rng.choice(list(bad)))
+        first = int(rng.integers(0, len(losses)))
+        after = np.arange(first + 1, len(losses))
+        losses[rng.choice(after, len(after) // 2, replace=False)] = rng.choice(list(bad.values()), len(after) // 2)
+        losses[first] = bad[kind]
+        cases.append((losses, first, f"a {np.dtype(dtype).name} loss history with {kind} in it"))
+    cases += [(history(int(rng.integers(2, 81)), np.float64), None, "a loss history of finite losses, some huge"),
+              (np.array([rng.choice(list(bad.values()))]), 0, "a loss history of one step"),
+              (history(1, np.float64), None, "a loss history of one step")]
+    for losses, expected, case in cases:
+        got = fn(losses.copy())
+        if (got is None) != (expected is None) or (got is not None and number(got, "The step") != expected):
+            return (f"For {case}, drawn by the grader, your answer is not the index of the first loss that is not "
+                    "finite (or None when every loss is finite).")
+    return None
+
+
 # The 05 network (RNNRegressor(2, hidden=32)): W_ih (32, 2), W_hh (32, 32), two biases (32,),
 # readout (1, 32) and its bias: 1185 numbers, each cut to [-0.3, 0.3] when clipping by value at 0.3.
 N_WEIGHTS = 32 * 2 + 32 * 32 + 32 + 32 + 32 + 1
@@ -213,8 +270,9 @@ def _growth_test(guess):
 EXERCISES = [
     Exercise("05.1", "predict: a scaled rotation applied 50 times", "guess_growth_after_50", _growth_test),
     Exercise("05.2", "the first step that is not finite", "my_first_bad_step", _first_bad_test,
-             returns_none="sometimes"),
+             returns_none="sometimes", hidden=_first_bad_hidden),
     Exercise("05.3", "predict: the longest step clipping by value allows", "guess_longest_value_clipped_norm",
              _value_clipped_test),
-    Exercise("05.4", "clipping by the global norm", "my_clip_by_norm", _clip_test),
+    Exercise("05.4", "clipping by the global norm", "my_clip_by_norm", _clip_test, hidden=_clip_hidden,
+             guard=_course_clipping_refused),
 ]

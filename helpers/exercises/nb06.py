@@ -2,7 +2,7 @@
 import numpy as np
 
 from helpers.activations import sigmoid
-from helpers.exercises.core import Exercise, number, same_array
+from helpers.exercises.core import Exercise, grader_case_hint, number, same_array
 
 SURVIVE_STEPS, SURVIVE_SHARE = 100, 0.1
 
@@ -28,6 +28,25 @@ def _forget_test(fn):
     return same_array(got, sigmoid(x @ W.T + h @ U.T + b), rtol=1e-8)
 
 
+def _forget_hidden(fn, rng):
+    """Other sizes (n_in != H, a batch of 1) and scales, with gates pushed far towards 0 and 1."""
+    n_in, H = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    if n_in == H:
+        n_in += 1
+    for B in (1, int(rng.integers(2, 9))):
+        scale = rng.uniform(0.5, 8)
+        x, h = rng.normal(0, scale, (B, n_in)), rng.normal(0, scale, (B, H))
+        W, U, b = rng.normal(size=(H, n_in)), rng.normal(size=(H, H)), rng.normal(0, 3, H)
+        # |z| <= 12: a gate may be 6e-6 from 0 or 1, where every right formula is still exact to 1e-8 of the largest.
+        shrink = min(1.0, 12 / np.abs(x @ W.T + h @ U.T + b).max())
+        x, h, b = x * shrink, h * shrink, b * shrink
+        got = fn(x.copy(), h.copy(), W.copy(), U.copy(), b.copy())
+        hint = grader_case_hint(got, sigmoid(x @ W.T + h @ U.T + b), f"B = {B}, n_in = {n_in} and H = {H}", 1e-8)
+        if hint:
+            return hint
+    return None
+
+
 def _cell_test(fn):
     rng = np.random.default_rng(8)
     f = rng.uniform(0.5, 1.0, size=(2, 30, 3))  # (B, T, H)
@@ -49,6 +68,18 @@ def _cell_test(fn):
     return same_array(got, np.prod(f, axis=1), rtol=1e-8)
 
 
+def _cell_hidden(fn, rng):
+    """Other (B, T, H): one step, a single example and unit, and long sequences of gates near 1."""
+    B, H = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    cases = [rng.uniform(0.05, 1.0, (B, 1, H)), rng.uniform(0.05, 1.0, (1, int(rng.integers(2, 40)), 1)),
+             rng.uniform(0.95, 1.0, (B, int(rng.integers(100, 300)), H))]
+    for f in cases:
+        hint = grader_case_hint(fn(f.copy()), np.prod(f, axis=1), f"forget gates of shape {f.shape}", 1e-8)
+        if hint:
+            return hint
+    return None
+
+
 def _bias_test(value):
     bias = number(value, "The bias")
     share = float(sigmoid(np.array(bias))) ** SURVIVE_STEPS
@@ -60,7 +91,7 @@ def _bias_test(value):
 
 
 EXERCISES = [
-    Exercise("06.1", "the LSTM forget gate", "my_forget_gate", _forget_test),
-    Exercise("06.2", "the gradient along the cell path", "my_cell_path", _cell_test),
+    Exercise("06.1", "the LSTM forget gate", "my_forget_gate", _forget_test, hidden=_forget_hidden),
+    Exercise("06.2", "the gradient along the cell path", "my_cell_path", _cell_test, hidden=_cell_hidden),
     Exercise("06.3", "a forget bias that remembers 100 steps", "my_forget_bias", _bias_test),
 ]

@@ -28,6 +28,21 @@ def _orthogonal_test(fn):
     return None
 
 
+def _orthogonal_hidden(fn, rng):
+    """Other sizes (2 to 12, and 65 to 100) and seeds: shape, the seed's use, all singular values 1."""
+    seed = int(rng.integers(2 ** 31))
+    for n in (int(rng.integers(2, 13)), int(rng.integers(65, 101))):
+        Q = np.asarray(fn(n, np.random.default_rng(seed)), dtype=float)
+        if Q.shape != (n, n):
+            return f"For n = {n} (drawn by the grader) your matrix has shape {Q.shape}."
+        again, other = fn(n, np.random.default_rng(seed)), fn(n, np.random.default_rng(seed + 1))
+        if not np.allclose(Q, again) or np.allclose(Q, other):
+            return f"For n = {n} (drawn by the grader) your matrix does not come from the `rng` you are given."
+        if not np.allclose(np.linalg.svd(Q, compute_uv=False), 1.0, atol=1e-8):
+            return f"For n = {n} (drawn by the grader) your matrix is not orthogonal."
+    return None
+
+
 def _remedy_test(remedy):
     if not isinstance(remedy, dict) or not set(remedy) <= set(REMEDY_KEYS):
         return f"Give a dict whose keys are some of: {', '.join(REMEDY_KEYS)}."
@@ -42,6 +57,6 @@ def _remedy_test(remedy):
 
 
 EXERCISES = [
-    Exercise("07.1", "orthogonal initialisation", "my_orthogonal", _orthogonal_test),
+    Exercise("07.1", "orthogonal initialisation", "my_orthogonal", _orthogonal_test, hidden=_orthogonal_hidden),
     Exercise("07.2", "a remedy for a 30-layer sigmoid network", "my_remedy", _remedy_test),
 ]

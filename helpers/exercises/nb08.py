@@ -69,10 +69,10 @@ def broken_deep_network() -> nn.Sequential:
     return mlp(DEEP_DEPTH, nn.Sigmoid)
 
 
-def broken_relu_network() -> nn.Sequential:
-    """Setup 3: ten ReLU layers whose weights were drawn from N(0, 1)."""
+def broken_relu_network(seed: int = 0) -> nn.Sequential:
+    """Setup 3: ten ReLU layers whose weights were drawn from N(0, 1) (by torch.Generator().manual_seed(seed))."""
     model = mlp(RELU_DEPTH, nn.ReLU)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for _, layer in linear_layers(model):
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator))
@@ -135,6 +135,34 @@ def _deep_test(build):
     if len(linear_layers(model)) < DEEP_DEPTH + 1:
         return f"Keep the network deep: at least {DEEP_DEPTH} hidden layers. Fix it without removing layers."
     return classifier_hint(model)
+
+
+def _start_hint(model, case: str) -> str | None:
+    """None if `model` gets a healthy gradient health report at the start, else what the report says."""
+    X, y, _, _ = insurance_split()
+    report = gradient_health(model, X, y)
+    if report.verdict != "healthy":
+        return f"{case}, the gradient health report at the start says {report.verdict}: {report.reason}."
+    return None
+
+
+def _deep_hidden(build, rng):
+    """build() twice under another torch seed: two networks sharing no tensor, the second deep and healthy."""
+    with torch.random.fork_rng():
+        torch.manual_seed(int(rng.integers(2 ** 31)))
+        first, second = build(), build()
+        if not (isinstance(first, nn.Module) and isinstance(second, nn.Module)):
+            return "Called again by the grader, your function did not return a torch module."
+        storage = {id(first): set(), id(second): set()}
+        for model in (first, second):
+            storage[id(model)] |= {p.untyped_storage().data_ptr() for p in model.parameters() if p.numel()}
+        if first is second or storage[id(first)] & storage[id(second)]:
+            return ("Called twice by the grader, your function returned networks that share weights: build a new "
+                    "network on each call.")
+        if len(linear_layers(second)) < DEEP_DEPTH + 1:
+            return (f"Called again by the grader, your function returned a network with fewer than {DEEP_DEPTH} "
+                    "hidden layers.")
+        return _start_hint(second, "For the network of a second call, with torch seeded by the grader")
 
 
 def _lr_hint(lr) -> str | None:
@@ -207,6 +235,23 @@ def _init_test(fix):
     return classifier_hint(model)
 
 
+def _init_hidden(fix, rng):
+    """fix on the broken ReLU network drawn with another seed, torch seeded from rng: in place, same shapes, healthy."""
+    case = "For the broken ReLU network drawn with another seed by the grader"
+    with torch.random.fork_rng():
+        torch.manual_seed(int(rng.integers(2 ** 31)))
+        model = broken_relu_network(int(rng.integers(1, 2 ** 31)))
+        before = [p.detach().clone() for p in model.parameters()]
+        result = fix(model)
+        if result is not None and result is not model:
+            return f"{case}, your function returned another model: change the one you are given, in place."
+        if [tuple(p.shape) for p in model.parameters()] != [tuple(p.shape) for p in before]:
+            return f"{case}, your function changed the architecture: only the initial weights may change."
+        if all(torch.equal(old, new) for old, new in zip(before, model.parameters())):
+            return f"{case}, your function left the weights as they were."
+        return _start_hint(model, case)
+
+
 # The causes a student can name; exactly one is right for each setup. Two are about the
 # gradients (growing or shrinking through the layers or through time), two about the step
 # taken with ordinary gradients, one about the units.
@@ -263,9 +308,10 @@ def _cause_test(setup: int):
 
 EXERCISES = [
     Exercise("08.1", "name the cause of setup 1", "cause_setup_1", _cause_test(1)),
-    Exercise("08.2", "repair the deep sigmoid network", "fixed_deep_network", _deep_test),
+    Exercise("08.2", "repair the deep sigmoid network", "fixed_deep_network", _deep_test, hidden=_deep_hidden),
     Exercise("08.3", "name the cause of setup 2", "cause_setup_2", _cause_test(2)),
     Exercise("08.4", "repair the diverging RNN", "fixed_rnn_settings", _rnn_test),
     Exercise("08.5", "name the cause of setup 3", "cause_setup_3", _cause_test(3)),
-    Exercise("08.6", "repair the initialisation", "fix_initialisation", _init_test, returns_none="always"),
+    Exercise("08.6", "repair the initialisation", "fix_initialisation", _init_test, returns_none="always",
+             hidden=_init_hidden),
 ]
