@@ -8,7 +8,7 @@ For instructors (see "For instructors" in README.md):
 
     python course.py release DEST       # the course as students get it, without solutions
     python course.py solutions DEST     # the notebooks with the reference solutions filled in
-    python course.py grade FOLDER [--out CSV] [--timeout S]   # grade every *.ipynb in FOLDER
+    python course.py grade FOLDER [--out CSV] [--jobs N] ...  # grade every *.ipynb in FOLDER (--help)
 
 Extra arguments after `test` go to pytest, e.g. `python course.py test -k chain`.
 Paths are relative to the course folder.

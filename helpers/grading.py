@@ -2,15 +2,16 @@
 
     python -m helpers.grading release DEST      # the course as students get it, without solutions
     python -m helpers.grading solutions DEST    # the notebooks with the reference solutions filled in
-    python -m helpers.grading grade FOLDER [--out grades.csv] [--timeout 300]
+    python -m helpers.grading grade FOLDER [--out grades.csv] [--jobs 2] [--timeout 60] [--resume]
 
 An exercise is a code cell with its id in `metadata["exercise"]` ("01.1": notebook 01)
 followed by a check cell `check("01.1")`. The reference solutions are blocks of
 solutions/solutions.py, each a line `# %% 01.1` and then the solved cell.
 
-Each submission is graded in a process of its own, with a time limit and no network:
-the exercise cells of the submission are put into the course's own copy of its
-notebook, and every cell runs in order, carrying on past cells that raise.
+Grading: each submission runs in a sandbox (`helpers.sandbox`) holding a throwaway
+copy of the student release; which of its cells run is `helpers.program`'s choice,
+and `helpers.grader` judges every answer here, in the grader, from the data the
+sandbox sends back (`helpers.wire`). This module writes the CSV and feedback files.
 """
 from __future__ import annotations
 
@@ -18,22 +19,26 @@ import argparse
 import ast
 import copy
 import csv
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import nbformat
 
-from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, results
+from helpers import sandbox as sandboxes
+from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, exercises
+from helpers.grader import CRASHED, TIMEOUT, one_line
+from helpers.grader import run as run_program
+from helpers.program import program
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = Path("solutions") / "solutions.py"
@@ -44,10 +49,6 @@ BLOCK_START = "# %% "
 # Shorter lines ("return s", "x = 0") are everyday code, not a sign of a leaked solution.
 MIN_SOLUTION_LINE = 8
 COMMENT = re.compile(r"(^|\s)#.*")  # crude ("#" in a string), but the same for solutions and files
-RESULT_PREFIX = "GRADING-RESULT "
-FIXED_COLUMNS = ("submission", "status", "score", "max_score")
-STATUSES = (CORRECT, WRONG, NOT_ATTEMPTED)
-NETWORK_DISABLED = "network access is disabled while grading"
 
 
 # --- notebooks and solutions ------------------------------------------------------------
@@ -258,181 +259,302 @@ def solutions_notebooks(dest, root=PROJECT_ROOT) -> str:
             + (f"; solutions with no exercise cell: {', '.join(unused)}" if unused else ""))
 
 
-# --- grading: the parent ----------------------------------------------------------------
+# --- grading -----------------------------------------------------------------------------
 
-def one_line(text: str, limit: int = 300) -> str:
-    """`text` on one line of printable characters, at most `limit` long: safe in a CSV cell and a log."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+MAX_NOTEBOOK = 20 << 20  # bytes: a saved notebook with every output is well below this
+FIXED_COLUMNS = ("submission", "sha256", "status", "score", "max_score")
+STATUSES = (CORRECT, WRONG, NOT_ATTEMPTED, TIMEOUT, CRASHED)
+POINTS = Path("solutions") / "points.csv"
 
 
-def prepare(path: Path, pristine: dict[str, Path]) -> tuple:
-    """(the course notebook with the submission's answers, its exercise ids), or (None, [], reason)."""
+def load_points(path, known: dict) -> dict[str, float]:
+    """Points per exercise id from a CSV file `exercise,points` (default 1 for an exercise not listed)."""
+    points = {exercise_id: 1.0 for exercise_id in known}
+    if path is None or not Path(path).is_file():
+        return points
+    with open(path, newline="", encoding="utf-8") as file:
+        for number, row in enumerate(csv.DictReader(file), 2):
+            exercise_id, value = (row.get("exercise") or "").strip(), (row.get("points") or "").strip()
+            if exercise_id not in known:
+                raise ValueError(f"{path}:{number}: {exercise_id!r} is not an exercise id of the course")
+            try:
+                points[exercise_id] = float(value)
+            except ValueError:
+                raise ValueError(f"{path}:{number}: points must be a number, not {value!r}") from None
+            if not 0 <= points[exercise_id] < 1e6:
+                raise ValueError(f"{path}:{number}: points must be 0 or more, not {value}")
+    return points
+
+
+def read_submission(path: Path, pristine: dict[str, Path]):
+    """(the path of the course notebook it answers, the submitted notebook); ValueError says why it is invalid."""
     try:
-        submitted = nbformat.read(path, as_version=4)
+        if path.stat().st_size > MAX_NOTEBOOK:
+            raise ValueError(f"larger than {MAX_NOTEBOOK >> 20} MB")
+        submitted = nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
         # Extra keys are tolerated, as Jupyter does: cell ids in a 4.4 notebook, for one.
         nbformat.validate(submitted, relax_add_props=True)
-        answers = {exercise_id: cell.source for exercise_id, cell in exercise_cells(submitted).items()}
-        numbers = sorted({str(exercise_id)[:2] for exercise_id in answers})
+        numbers = sorted({str(exercise_id)[:2] for exercise_id in exercise_cells(submitted)})
     except Exception as err:  # whatever is wrong with a student's file makes it invalid, not the run
-        return None, [], one_line(f"not a valid notebook: {type(err).__name__}: {err}")
+        raise ValueError(one_line(f"not a valid notebook: {type(err).__name__}: {err}")) from None
     if not numbers:
-        return None, [], "no exercise cells (cells with an exercise id in their metadata)"
+        raise ValueError("no exercise cells (cells with an exercise id in their metadata)")
     if len(numbers) > 1 or numbers[0] not in pristine:
-        return None, [], one_line(f"exercises {', '.join(map(str, answers))} do not belong to one course notebook")
-    course = nbformat.read(pristine[numbers[0]], as_version=4)
-    return fill(course, answers), list(exercise_cells(course)), ""
+        raise ValueError(one_line(f"exercise cells of notebooks {', '.join(numbers)}, not of one course notebook"))
+    return pristine[numbers[0]], submitted
 
 
-def _child_env() -> dict:
-    path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path, PYTHONIOENCODING="utf-8")
+@dataclass(frozen=True)
+class Job:
+    """Everything one grading job needs (pickled to a worker process with --jobs)."""
+    path: Path
+    pristine: dict
+    sandbox: str | None
+    release: Path
+    timeout: float
+    seed: int
+    points: dict
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """Stop the child and anything it started (the student's code may have started processes)."""
-    if os.name == "nt":
-        subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
-    else:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):  # the group has already gone
-            pass
-    process.wait()
+def grade_one(job: Job, slot: int = 0) -> tuple[dict, str]:
+    """(the CSV row, the feedback in Markdown) for one submission."""
+    row = {"submission": job.path.name, "sha256": hashlib.sha256(job.path.read_bytes()).hexdigest()}
+    try:
+        course_path, submitted = read_submission(job.path, job.pristine)
+    except ValueError as invalid:
+        row.update(status="invalid", score=0, max_score="", detail=str(invalid))
+        return row, f"# Feedback on {_markdown(job.path.name)}\n\nNot graded: {_markdown(str(invalid))}\n"
+    course = nbformat.read(course_path, as_version=4)
+    steps, notes = program(course, submitted)
+    outcome = run_program(steps, job.sandbox, job.release, job.timeout, job.seed, slot)
+    ids = list(exercise_cells(course))
+    statuses = {i: outcome.verdicts[i].status for i in ids if i in outcome.verdicts}
+    statuses.update({i: status for i, (status, _) in outcome.failed.items() if i in ids})
+    score = sum(job.points[i] for i in ids if statuses.get(i) == CORRECT)
+    details = [f"{i} {status}: {why}" for i, (status, why) in outcome.failed.items() if i in ids]
+    details += notes + outcome.notes + [f"raised: {error}" for error in outcome.errors]
+    row.update(status="graded", score=_number(score), max_score=_number(sum(job.points[i] for i in ids)),
+               **statuses, detail=one_line("; ".join(details), 1000))
+    return row, feedback(job.path.name, ids, outcome, statuses, job.points)
 
 
-def _tail(file, size: int = 65536) -> str:
-    """The last `size` bytes of an open file, as text: a student may print without limit."""
-    file.seek(0, os.SEEK_END)
-    file.seek(max(0, file.tell() - size))
-    return file.read().decode("utf-8", errors="replace")
+def _number(value: float):
+    return int(value) if float(value).is_integer() else round(value, 3)
 
 
-def run_submission(nb, timeout: float, root) -> tuple[str, dict, str]:
-    """Run a prepared notebook in a new process: (status, {id: verdict}, detail)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "submission.ipynb"
-        nbformat.write(nb, path)
-        with open(Path(tmp) / "stdout", "w+b") as out, open(Path(tmp) / "stderr", "w+b") as err:
-            group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
-                     else {"start_new_session": True})
-            process = subprocess.Popen([sys.executable, "-m", "helpers.grading", "run-one", str(path)],
-                                       cwd=Path(root) / "notebooks", env=_child_env(), stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=err, **group)
-            try:
-                code = process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                code = None
-            _kill_group(process)
-            stdout, stderr = _tail(out), _tail(err)
-    if code is None:
-        return "timeout", {}, f"still running after {timeout:g} s, stopped"
-    result = _last_result(stdout)
-    if code != 0 or result is None:
-        last = " | ".join(stderr.strip().splitlines()[-3:])
-        return "crashed", {}, one_line(f"exit code {code}" + (f": {last}" if last else ""))
-    return "graded", result["verdicts"], one_line("; ".join(map(str, result["errors"])))
+def feedback(name: str, ids: list, outcome, statuses: dict, points: dict) -> str:
+    """The feedback file of one submission: per exercise its points, verdict, hint and hidden cases."""
+    registry = exercises()
+    earned = sum(points[i] for i in ids if statuses.get(i) == CORRECT)
+    lines = [f"# Feedback on {_markdown(name)}", "",
+             f"{_number(earned)} of {_number(sum(points[i] for i in ids))} points.", "",
+             "| exercise | points | verdict |", "|---|---|---|"]
+    for i in ids:
+        got = points[i] if statuses.get(i) == CORRECT else 0
+        lines.append(f"| {i} {_markdown(registry[i].title)} | {_number(got)} of {_number(points[i])} | "
+                     f"{statuses.get(i, 'not checked')} |")
+    for i in ids:
+        lines += ["", f"## {i} {_markdown(registry[i].title)}: {statuses.get(i, 'not checked')}", ""]
+        verdict = outcome.verdicts.get(i)
+        if i in outcome.failed:
+            status, why = outcome.failed[i]
+            lines.append(f"This exercise was stopped ({status}): {_markdown(why)}. The other exercises were "
+                         "graded without it.")
+        elif verdict is not None:
+            lines.append(_markdown(verdict.message) or "Right.")
+            if verdict.hidden:
+                lines += ["", "Hidden cases (inputs chosen by the grader, not shown in the notebook): "
+                          + ("passed." if verdict.hidden == "passed" else _markdown(verdict.hidden))]
+        else:
+            lines.append("Not checked: the notebook's check for it did not run.")
+    return "\n".join(lines) + "\n"
 
 
-def _last_result(stdout: str) -> dict | None:
-    """The child's result line: the last one, as a student may print anything before it."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            try:
-                result = json.loads(line[len(RESULT_PREFIX):])
-                return result if isinstance(result.get("verdicts"), dict) else None
-            except (ValueError, AttributeError):
-                return None
-    return None
+def _markdown(text: str) -> str:
+    """Text on one line, with what Markdown or HTML would act on escaped (part of it comes from the student)."""
+    return one_line(text, 2000).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
 
 
-def grade(submissions_dir, out_csv, timeout: float = 300.0, root=PROJECT_ROOT,
-          log: Callable[[str], None] | None = None) -> list[dict]:
-    """Grade every *.ipynb in `submissions_dir` into `out_csv`, a row written as each finishes.
+class Progress:
+    """A progress bar on a terminal (else nothing): submissions done of all, how many running, time."""
 
-    Columns: submission, status (graded, timeout, crashed, invalid), score, max_score,
-    one per exercise id ('correct', 'wrong', 'not attempted'; empty when the run did
-    not finish or the exercise was not checked), detail.
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream, self.start = total, stream, time.monotonic()
+        self.live = getattr(stream, "isatty", lambda: False)()
+
+    def show(self, done: int, running: int) -> None:
+        if not self.live:
+            return
+        filled = int(30 * done / max(self.total, 1))
+        elapsed = time.monotonic() - self.start
+        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} graded, "
+                          f"{running} running, {elapsed:.0f} s ")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+class Results:
+    """The CSV file, written by the grader alone, one flushed row at a time; on resume, the rows kept."""
+
+    def __init__(self, path: Path, columns: list, resume: bool, hashes: dict):
+        self.path, self.columns = Path(path), columns
+        self.kept: dict[str, dict] = {}
+        if self.path.exists():
+            if not resume:
+                raise ValueError(f"{self.path} exists: pass --resume to go on with it, or choose another --out")
+            self.kept = self._finished(hashes)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with open(temporary, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, columns)
+            writer.writeheader()
+            writer.writerows(self.kept.values())
+        os.replace(temporary, self.path)
+        self.file = open(self.path, "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.file, columns)
+
+    def _finished(self, hashes: dict) -> dict:
+        """The rows of the existing file whose submission is still there, unchanged (same sha256)."""
+        with open(self.path, newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            if reader.fieldnames != self.columns:
+                raise ValueError(f"{self.path} has other columns than this grading run: choose another --out")
+            return {row["submission"]: row for row in reader if hashes.get(row["submission"]) == row["sha256"]}
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow({column: row.get(column, "") for column in self.columns})
+        self.file.flush()
+        os.fsync(self.file.fileno())  # a crash of the grader loses no finished row
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def grade(submissions_dir, out_csv, timeout: float = 60.0, root=PROJECT_ROOT,
+          log: Callable[[str], None] | None = None, jobs: int = 1, resume: bool = False, sandbox: str = "auto",
+          seed: int | None = None, points_file=None, feedback_dir=None) -> list[dict]:
+    """Grade every *.ipynb in `submissions_dir` into `out_csv` and one feedback file per submission.
+
+    Columns: submission, sha256, status (graded, invalid), score and max_score (points),
+    one per exercise id (correct, wrong, not attempted, timeout, crashed), detail.
+    `timeout` is seconds per exercise. `sandbox` is "auto", "bwrap", "unshare" or "none".
     """
-    folder = Path(submissions_dir)
+    folder, root = Path(submissions_dir), Path(root)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be a whole number of 1 or more, not {jobs}")
+    kind = _sandbox_kind(sandbox)
     paths = sorted(folder.glob("*.ipynb"))
     if not paths:
         raise ValueError(f"no *.ipynb files in {folder}")
     pristine = course_notebooks(root)
-    prepared = [prepare(path, pristine) for path in paths]  # first, so the header knows every exercise
-    ids = sorted({exercise_id for _, notebook_ids, _ in prepared for exercise_id in notebook_ids}, key=id_order)
-    rows = []
-    with open(out_csv, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, [*FIXED_COLUMNS, *ids, "detail"])
-        writer.writeheader()
-        for path, (nb, notebook_ids, reason) in zip(paths, prepared):
-            start = time.perf_counter()
-            status, verdicts, detail = run_submission(nb, timeout, root) if nb else ("invalid", {}, reason)
-            # Only this notebook's verdicts count: a student's cell may check other exercises.
-            verdicts = {i: verdicts[i] for i in notebook_ids if verdicts.get(i) in STATUSES}
-            unchecked = [i for i in notebook_ids if i not in verdicts] if status == "graded" else []
-            if unchecked:
-                detail = one_line(f"not checked: {', '.join(unchecked)}; {detail}")
-            score = sum(verdict == CORRECT for verdict in verdicts.values())
-            row = {"submission": path.name, "status": status, "score": score,
-                   "max_score": len(notebook_ids) or "", **verdicts, "detail": detail}
-            writer.writerow({column: row.get(column, "") for column in writer.fieldnames})
-            file.flush()  # a later crash of the grader loses nothing already graded
-            rows.append(row)
-            if log:
-                log(f"{path.name}: {status} {score}/{row['max_score'] or '-'} in "
-                    f"{time.perf_counter() - start:.1f} s{'  ' + detail if detail else ''}")
+    points = load_points(root / POINTS if points_file is None else points_file, exercises())
+    notebooks = {_notebook_of(path, pristine) for path in paths} - {None}
+    ids = sorted({i for nb in notebooks for i in exercise_cells(nbformat.read(nb, as_version=4))}, key=id_order)
+    hashes = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+    results = Results(Path(out_csv), [*FIXED_COLUMNS, *ids, "detail"], resume, hashes)
+    feedback_dir = Path(feedback_dir) if feedback_dir else Path(out_csv).with_name(Path(out_csv).stem + "-feedback")
+    feedback_dir.mkdir(parents=True, exist_ok=True)
+    seed = secrets.randbits(63) if seed is None else int(seed)
+    rows = list(results.kept.values())
+    with tempfile.TemporaryDirectory(prefix="grading-release-") as tmp:
+        student_release = _student_release(root, Path(tmp) / "release")
+        todo = [Job(path, pristine, kind, student_release, timeout, seed, points)
+                for path in paths if path.name not in results.kept]
+        progress = Progress(len(todo))
+        try:
+            for row, text in _run_jobs(todo, jobs, progress):
+                results.write(row)
+                (feedback_dir / (Path(row["submission"]).stem + ".md")).write_text(text, encoding="utf-8")
+                rows.append(row)
+                if log:
+                    log(f"{row['submission']}: {row['status']} {row['score']}/{row['max_score'] or '-'}"
+                        + (f"  {row['detail']}" if row.get("detail") else ""))
+        finally:
+            progress.end()
+            results.close()
     return rows
 
 
-# --- grading: the child -----------------------------------------------------------------
-
-def disable_network() -> None:
-    """Make internet and local TCP connections fail in this process; Unix sockets still work."""
-    def refuse(*args, **kwargs):
-        raise OSError(NETWORK_DISABLED)
-
-    class LocalOnlySocket(socket.socket):
-        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-            # A given fileno wraps a socket that exists already (accept, socketpair).
-            if fileno is None and family != getattr(socket, "AF_UNIX", None):
-                refuse()
-            super().__init__(family, type, proto, fileno)
-
-    socket.socket = LocalOnlySocket
-    socket.create_connection = socket.getaddrinfo = refuse
+def _student_release(root: Path, dest: Path) -> Path:
+    """The student release of `root` at `dest`: what each sandbox gets a fresh copy of."""
+    if (root / SOLUTIONS).is_file():
+        release(dest, root)
+    else:  # `root` is a release already
+        for name in RELEASED:
+            if (root / name).is_dir():
+                shutil.copytree(root / name, dest / name, ignore=NOT_RELEASED)
+    return dest
 
 
-def run_one(path) -> int:
-    """Run every cell of the notebook at `path` here, then print the verdicts as a JSON line."""
-    # Imported here: only the child needs IPython, and helpers.widgets brings in matplotlib.
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
+def _notebook_of(path: Path, pristine: dict) -> Path | None:
+    """The course notebook a submission answers (None for one that is invalid)."""
+    try:
+        return read_submission(path, pristine)[0]
+    except ValueError:
+        return None
 
-    from helpers.widgets import set_live_mode
 
-    nb = nbformat.read(path, as_version=4)
-    set_live_mode("agg")
-    disable_network()
-    config = Config()
-    config.HistoryManager.enabled = False  # no history database in the instructor's IPython folder
-    shell = InteractiveShell.instance(config=config)
-    errors = []
-    for number, cell in enumerate(nb.cells, 1):
-        if cell.cell_type != "code":
-            continue
-        outcome = shell.run_cell(cell.source)
-        error = outcome.error_before_exec or outcome.error_in_exec
-        if error is not None:  # like a student's buggy cell: note it and go on
-            errors.append(one_line(f"cell {number} raised {type(error).__name__}: {error}", 120))
-    verdicts = {exercise_id: verdict.status for exercise_id, verdict in results().items()}
-    sys.stdout.flush()
-    print(RESULT_PREFIX + json.dumps({"verdicts": verdicts, "errors": errors}), file=sys.__stdout__, flush=True)
-    return 0
+def _sandbox_kind(choice: str) -> str | None:
+    """The sandbox to use for `choice` ("auto", "bwrap", "unshare", "none"); refuse what is not there."""
+    if choice == "none":
+        return None
+    if choice not in ("auto", *sandboxes.KINDS):
+        raise ValueError(f"sandbox must be auto, {', '.join(sandboxes.KINDS)} or none, not {choice!r}")
+    found = sandboxes.available()
+    if choice == "auto":
+        if found is None:
+            raise ValueError("this machine offers no sandbox for students' code (Linux with bubblewrap, "
+                             "`apt-get install bubblewrap`, or unshare as root). To grade anyway, pass --no-sandbox: "
+                             f"then {sandboxes.UNPROTECTED}.")
+        return found
+    if found != choice and not sandboxes.works(choice):
+        raise ValueError(f"the {choice} sandbox does not work on this machine")
+    return choice
+
+
+_SLOT = 0  # a worker process's job slot (its sandbox's user id under unshare)
+
+
+def _start_worker(slots) -> None:
+    global _SLOT
+    _SLOT = slots.get()
+
+
+def _work(job: Job) -> tuple[dict, str]:
+    return grade_one(job, _SLOT)
+
+
+def _run_jobs(todo: list[Job], jobs: int, progress: Progress):
+    """(row, feedback) of each job as it finishes, `jobs` at a time (in worker processes when more than one)."""
+    if jobs == 1 or len(todo) <= 1:
+        for done, job in enumerate(todo):
+            progress.show(done, 1)
+            yield grade_one(job)
+        progress.show(len(todo), 0)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    context = multiprocessing.get_context("spawn")
+    slots = context.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(slots,)) as pool:
+        pending = {pool.submit(_work, job) for job in todo}
+        done = 0
+        while pending:
+            progress.show(done, min(jobs, len(pending)))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done += 1
+                yield future.result()
+        progress.show(done, 0)
 
 
 # --- command line -----------------------------------------------------------------------
@@ -442,23 +564,33 @@ def main(argv: list | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("release", help="write the student release to DEST").add_argument("dest")
     commands.add_parser("solutions", help="write the notebooks with solutions to DEST").add_argument("dest")
-    grading = commands.add_parser("grade", help="grade every *.ipynb in FOLDER into a CSV file")
+    grading = commands.add_parser("grade", help="grade every *.ipynb in FOLDER into a CSV file and feedback files")
     grading.add_argument("folder")
     grading.add_argument("--out", default="grades.csv", help="the CSV file to write (default: grades.csv)")
-    grading.add_argument("--timeout", type=float, default=300.0, help="seconds per submission (default: 300)")
-    commands.add_parser("run-one", help="(internal) run one prepared notebook").add_argument("notebook")
+    grading.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (default: 60)")
+    grading.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: 1)")
+    grading.add_argument("--resume", action="store_true", help="go on with an existing --out file")
+    grading.add_argument("--points", help=f"a CSV file exercise,points (default: {POINTS.as_posix()})")
+    grading.add_argument("--feedback", help="the folder of feedback files (default: OUT's name + -feedback)")
+    grading.add_argument("--seed", type=int, help="the hidden cases' seed (default: a new random one)")
+    grading.add_argument("--sandbox", default="auto", choices=("auto", *sandboxes.KINDS),
+                         help="how to isolate submissions (default: the best this machine offers)")
+    grading.add_argument("--no-sandbox", action="store_true",
+                         help=f"grade without isolation (macOS, Windows): {sandboxes.UNPROTECTED}")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
             print(release(args.dest))
         elif args.command == "solutions":
             print(solutions_notebooks(args.dest))
-        elif args.command == "grade":
-            rows = grade(args.folder, args.out, args.timeout, log=lambda line: print(line, flush=True))
-            print(f"Wrote {len(rows)} rows to {args.out}")
         else:
-            # Exit at once: threads or exit handlers a student left behind must not hold the process.
-            os._exit(run_one(args.notebook))
+            kind = "none" if args.no_sandbox else args.sandbox
+            if kind == "none":
+                print(f"warning: no sandbox: {sandboxes.UNPROTECTED}", file=sys.stderr)
+            rows = grade(args.folder, args.out, args.timeout, log=lambda line: print(line, flush=True),
+                         jobs=args.jobs, resume=args.resume, sandbox=kind, seed=args.seed,
+                         points_file=args.points, feedback_dir=args.feedback)
+            print(f"Wrote {len(rows)} rows to {args.out}")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """The homework workflow on the real course: solutions pass every check, the release holds none of them.
 
-Both tests grade all nine notebooks with the real grader (one process each), so they
-take a few minutes; tests/test_grading.py covers the grader's edge cases on a tiny course.
+Both tests grade all nine notebooks with the real grader, each in a sandbox of its own
+(about 20 s each); tests/test_grading.py grades hostile submissions.
 """
 from pathlib import Path
 
