@@ -60,7 +60,9 @@ class Child:
     def request(self, message: dict, deadline: float) -> dict:
         """The reply to `message`, by `deadline`; raises ChildFailed."""
         try:
-            wire.send(self.process.stdin.fileno(), message)
+            wire.send(self.process.stdin.fileno(), message, deadline)
+        except wire.TimedOut:
+            raise ChildFailed(TIMEOUT, "the student's process stopped reading") from None
         except (OSError, ValueError):
             raise ChildFailed(CRASHED, self._why_dead()) from None
         reply = self._receive(deadline)
@@ -146,6 +148,7 @@ def _set_random_states(reply: dict) -> None:
 def stand_in(child: Child, exercise_id: str, name: str, deadline: float):
     """A function that calls the student's `name` in `child` and returns (a copy of) what it returned."""
     import torch
+    guarded = exercises()[exercise_id].guard is not None  # a report from the sandbox means nothing otherwise
 
     def function(*args):
         reply = child.request({"op": "call", "name": name, "args": list(args), "exercise": exercise_id,
@@ -155,7 +158,7 @@ def stand_in(child: Child, exercise_id: str, name: str, deadline: float):
         if isinstance(after, list) and len(after) == len(args):
             for arg, new in zip(args, after):
                 _update(arg, new)
-        if reply.get("used_helper") is True:
+        if reply.get("used_helper") is True and guarded:
             raise UsedCourseHelper
         if "raised" in reply:
             raised = reply["raised"]
@@ -274,7 +277,10 @@ def _judge(child: Child, exercise, deadline: float, seed: int) -> Verdict:
         return Verdict(exercise.id, exercise.title, WRONG, got)
     # The hidden cases' inputs: the grader's seed, the exercise, nothing the student can choose.
     rng = np.random.default_rng([seed, *map(int, exercise.id.split("."))])
-    return judge(exercise, got, rng)
+    try:
+        return judge(exercise, got, rng)
+    except UsedCourseHelper:  # a test that does not expect it: the answer did what its exercise forbids
+        return Verdict(exercise.id, exercise.title, WRONG, "Your answer calls what this exercise asks you to write.")
 
 
 def one_line(text: str, limit: int = 300) -> str:

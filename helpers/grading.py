@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -286,12 +287,34 @@ def load_points(path, known: dict) -> dict[str, float]:
     return points
 
 
+def submission_bytes(path: Path) -> bytes:
+    """The bytes of a submitted file; ValueError for a link, a device, a pipe or a file over MAX_NOTEBOOK."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ValueError(f"cannot be opened as a file of its own ({err.strerror}): links are not graded") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_NOTEBOOK:
+            raise ValueError(f"larger than {MAX_NOTEBOOK >> 20} MB")
+        return file.read(MAX_NOTEBOOK + 1)[:MAX_NOTEBOOK]
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a submitted file, or "" when it is not one (see submission_bytes)."""
+    try:
+        return hashlib.sha256(submission_bytes(path)).hexdigest()
+    except ValueError:
+        return ""
+
+
 def read_submission(path: Path, pristine: dict[str, Path]):
     """(the path of the course notebook it answers, the submitted notebook); ValueError says why it is invalid."""
+    data = submission_bytes(path)
     try:
-        if path.stat().st_size > MAX_NOTEBOOK:
-            raise ValueError(f"larger than {MAX_NOTEBOOK >> 20} MB")
-        submitted = nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
+        submitted = nbformat.reads(data.decode("utf-8"), as_version=4)
         # Extra keys are tolerated, as Jupyter does: cell ids in a 4.4 notebook, for one.
         nbformat.validate(submitted, relax_add_props=True)
         numbers = sorted({str(exercise_id)[:2] for exercise_id in exercise_cells(submitted)})
@@ -318,7 +341,7 @@ class Job:
 
 def grade_one(job: Job, slot: int = 0) -> tuple[dict, str]:
     """(the CSV row, the feedback in Markdown) for one submission."""
-    row = {"submission": job.path.name, "sha256": hashlib.sha256(job.path.read_bytes()).hexdigest()}
+    row = {"submission": job.path.name, "sha256": sha256_of(job.path)}
     try:
         course_path, submitted = read_submission(job.path, job.pristine)
     except ValueError as invalid:
@@ -457,7 +480,7 @@ def grade(submissions_dir, out_csv, timeout: float = 60.0, root=PROJECT_ROOT,
     points = load_points(root / POINTS if points_file is None else points_file, exercises())
     notebooks = {_notebook_of(path, pristine) for path in paths} - {None}
     ids = sorted({i for nb in notebooks for i in exercise_cells(nbformat.read(nb, as_version=4))}, key=id_order)
-    hashes = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+    hashes = {path.name: sha256_of(path) for path in paths}
     results = Results(Path(out_csv), [*FIXED_COLUMNS, *ids, "detail"], resume, hashes)
     feedback_dir = Path(feedback_dir) if feedback_dir else Path(out_csv).with_name(Path(out_csv).stem + "-feedback")
     feedback_dir.mkdir(parents=True, exist_ok=True)

@@ -227,15 +227,21 @@ class Sandbox:
     # -- start and stop -------------------------------------------------------------------
     def start(self, argv: list[str], capture: bool = False) -> subprocess.Popen:
         """Start `argv` in a fresh sandbox; with `capture`, stdout is a pipe (else stdin and stdout are)."""
-        self.work = self._copy()
-        self._make_cgroups()
         unix = os.name == "posix"
-        self.process = subprocess.Popen(
-            self.command(argv), stdin=subprocess.DEVNULL if capture else subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=open(self.work / "stderr", "wb"), cwd=self.work / "course" / "notebooks",
-            env=None if self.kind else dict(os.environ, **self._environment(), PYTHONPATH=str(self.work / "course")),
-            preexec_fn=self._preexec if unix else None,
-            creationflags=0 if unix else subprocess.CREATE_NEW_PROCESS_GROUP)
+        try:
+            self.work = self._copy()
+            self._make_cgroups()
+            environment = None if self.kind else {**os.environ, **self._environment(),
+                                                  "PYTHONPATH": str(self.work / "course")}
+            with open(self.work / "stderr", "wb") as stderr:
+                self.process = subprocess.Popen(
+                    self.command(argv), stdin=subprocess.DEVNULL if capture else subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=stderr, cwd=self.work / "course" / "notebooks", env=environment,
+                    preexec_fn=self._preexec if unix else None,
+                    creationflags=0 if unix else subprocess.CREATE_NEW_PROCESS_GROUP)
+        except BaseException:
+            self.stop()  # no copy or control group left behind
+            raise
         return self.process
 
     def stderr_tail(self, size: int = 2000) -> str:

@@ -251,11 +251,23 @@ def decode(body: bytes):
 
 # --- reading and writing frames ----------------------------------------------------------
 
-def send(fd: int, value) -> None:
-    """Write `value` as one frame to the file descriptor `fd`."""
+def send(fd: int, value, deadline: float | None = None) -> None:
+    """Write `value` as one frame to the file descriptor `fd`; by `deadline` or raise TimedOut.
+
+    With a deadline `fd` is made non-blocking: a reader that stopped reading must not hold the writer.
+    """
     data = memoryview(encode(value))
+    if deadline is not None:
+        os.set_blocking(fd, False)
     while data:
-        data = data[os.write(fd, data):]
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([], [fd], [], wait)[1]:
+                raise TimedOut
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            continue
 
 
 class Closed(EOFError):

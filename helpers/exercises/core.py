@@ -273,7 +273,7 @@ def derivative_hint(fn, reference, name: str, slips: dict | None = None) -> str 
     """
     if slips:
         z = np.linspace(-5, 5, 21)  # moderate z, where every slip is finite and they all differ
-        got = np.asarray(fn(z), dtype=float)
+        got = np.asarray(fn(z.copy()), dtype=float)  # a copy: an answer may change its input
         for hint, slip in slips.items():
             if got.shape == z.shape and np.allclose(got, slip(z), rtol=1e-6, atol=1e-12):
                 return hint
@@ -282,7 +282,7 @@ def derivative_hint(fn, reference, name: str, slips: dict | None = None) -> str 
         return (f"At z = 0 your {name} gives {at_zero:.4g}. Work out the slope at that one point by hand "
                 "and compare.")
     z = Z_POINTS.reshape(-1, 1) * np.ones((1, 2))  # (53, 2): any shape must work
-    got = np.asarray(fn(z), dtype=float)
+    got = np.asarray(fn(z.copy()), dtype=float)  # a copy: an answer may change its input
     if got.shape != z.shape:
         return f"For an input of shape {z.shape} your function returns shape {got.shape}: work elementwise."
     if not np.isfinite(got).all():
