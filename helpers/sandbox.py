@@ -136,13 +136,15 @@ class Sandbox:
     # -- the command ----------------------------------------------------------------------
     def _bwrap(self, argv: list[str]) -> list[str]:
         command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-                   "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534"]
+                   "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
+                   # /tmp first: Python or the virtual environment may live under /tmp, and a bind made
+                   # before it would be hidden by it
+                   "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp"]
         for path in self._read_only():
             command += ["--ro-bind", path, path]
         for target, link in self._symlinks():
             command += ["--symlink", target, link]
-        command += ["--bind", str(self.work / "course"), INSIDE, "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
-                    "--proc", "/proc",
+        command += ["--bind", str(self.work / "course"), INSIDE, "--proc", "/proc",
                     "--dev", "/dev", "--chdir", f"{INSIDE}/notebooks"]
         for key, value in self._environment().items():
             command += ["--setenv", key, value]
@@ -152,15 +154,16 @@ class Sandbox:
         root = self.work / "root"
         root.mkdir()
         uid = UID_BASE + self.slot
-        lines = ["set -e", f'R="{root}"', 'mount -t tmpfs -o mode=755 sandbox "$R"']
+        lines = ["set -e", f'R="{root}"', 'mount -t tmpfs -o mode=755 sandbox "$R"',
+                 # /tmp first, as for bwrap: what is bound under it later stays visible
+                 'mkdir "$R/tmp"', f'mount -t tmpfs -o mode=1777,size={self.limits.tmp_size} tmp "$R/tmp"']
         for path in self._read_only():
             lines += [f'mkdir -p "$R{path}"', f'mount --rbind "{path}" "$R{path}"',
                       f'mount -o remount,bind,ro "$R{path}"']
         for target, link in self._symlinks():
             lines.append(f'ln -s "{target}" "$R{link}"')
-        lines += [f'mkdir -p "$R{INSIDE}" "$R/tmp" "$R/proc" "$R/dev"',
+        lines += [f'mkdir -p "$R{INSIDE}" "$R/proc" "$R/dev"',
                   f'mount --bind "{self.work / "course"}" "$R{INSIDE}"',
-                  f'mount -t tmpfs -o mode=1777,size={self.limits.tmp_size} tmp "$R/tmp"',
                   'mount -t proc proc "$R/proc"']
         for device in ("null", "zero", "random", "urandom"):
             lines += [f'touch "$R/dev/{device}"', f'mount --bind "/dev/{device}" "$R/dev/{device}"']
