@@ -486,6 +486,8 @@ def grade(submissions_dir, out_csv, timeout: float = 60.0, root=PROJECT_ROOT,
     feedback_dir.mkdir(parents=True, exist_ok=True)
     seed = secrets.randbits(63) if seed is None else int(seed)
     rows = list(results.kept.values())
+    if log:
+        log(f"{sandboxes.describe(kind)}. {len(paths) - len(results.kept)} to grade, {len(results.kept)} kept.")
     with tempfile.TemporaryDirectory(prefix="grading-release-") as tmp:
         student_release = _student_release(root, Path(tmp) / "release")
         todo = [Job(path, pristine, kind, student_release, timeout, seed, points)

@@ -206,14 +206,6 @@ class Sandbox:
             except OSError:
                 continue
 
-    def limited(self) -> list[str]:
-        """What the control groups of this sandbox cap (empty where none could be made)."""
-        found = []
-        for folder in self.cgroups:
-            found += [key.split(".")[0] for key in ("pids.max", "memory.max", "memory.limit_in_bytes")
-                      if (folder / key).is_file() and (folder / key).read_text().strip() != "max"]
-        return sorted(set(found))
-
     def _preexec(self) -> None:
         """In the new process, before it becomes the sandbox: join the control groups, set the limits."""
         import resource

@@ -287,7 +287,7 @@ def test_grade_returns_the_rows_it_writes(plain):
 
 
 def test_grade_writes_each_row_before_the_next_submission_runs(plain):
-    assert plain.seen == [("partly.ipynb", 1), ("right.ipynb", 2), ("slips.ipynb", 3)]
+    assert plain.seen == [("sandbox", 0), ("partly.ipynb", 1), ("right.ipynb", 2), ("slips.ipynb", 3)]
 
 
 def test_two_jobs_give_the_same_rows_and_feedback_as_one(plain):
@@ -321,7 +321,8 @@ def test_resume_keeps_finished_rows_and_grades_changed_submissions_again(plain, 
     graded = []
     returned = grade(folder, out, timeout=SECONDS, seed=SEED, resume=True, log=graded.append)
     after = by_name(read_rows(out))
-    assert [line.split(":")[0] for line in graded] == ["slips.ipynb"]
+    assert graded[0].startswith("sandbox: ") and graded[0].endswith("1 to grade, 2 kept.")  # says how it isolates
+    assert [line.split(":")[0] for line in graded[1:]] == ["slips.ipynb"]
     assert after["right.ipynb"] == before["right.ipynb"] and after["partly.ipynb"] == before["partly.ipynb"]
     assert statuses(after["slips.ipynb"]) == (CORRECT, CORRECT, CORRECT)
     assert after["slips.ipynb"]["sha256"] == hashlib.sha256((folder / "slips.ipynb").read_bytes()).hexdigest()
