@@ -36,8 +36,8 @@ from typing import Callable, Iterator
 import nbformat
 
 from helpers import sandbox as sandboxes
-from helpers.exercises import CORRECT, NOT_ATTEMPTED, WRONG, exercises
-from helpers.grader import CRASHED, TIMEOUT, one_line
+from helpers.exercises import CORRECT, exercises
+from helpers.grader import one_line
 from helpers.grader import run as run_program
 from helpers.program import program
 
@@ -264,7 +264,6 @@ def solutions_notebooks(dest, root=PROJECT_ROOT) -> str:
 
 MAX_NOTEBOOK = 20 << 20  # bytes: a saved notebook with every output is well below this
 FIXED_COLUMNS = ("submission", "sha256", "status", "score", "max_score")
-STATUSES = (CORRECT, WRONG, NOT_ATTEMPTED, TIMEOUT, CRASHED)
 POINTS = Path("solutions") / "points.csv"
 
 
