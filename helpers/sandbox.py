@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -290,7 +291,6 @@ def _empty_cgroup(folder: Path) -> None:
                 os.kill(int(pid), 9)
             except (ProcessLookupError, ValueError):
                 pass
-        import time
         time.sleep(0.02)
     try:
         folder.rmdir()
