@@ -25,9 +25,9 @@ from helpers.gradcheck import norm
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
-from helpers.plots import (DANGER, LOG_CEIL, MEASURED, PALETTE, SECOND, THEORY, describe_problem, fit_count_xlim,
-                           fit_linear_ylim, fit_log_ylim, label, log_safe, outside_legend, set_status,
-                           status_text)
+from helpers.plots import (DANGER, LOG_CEIL, MEASURED, PALETTE, SECOND, SMALLEST_TEXT, THEORY, describe_problem,
+                           fit_count_xlim, fit_linear_ylim, fit_log_ylim, ink, label, log_safe, outside_legend,
+                           set_status, status_text)
 from helpers.rnn import RECURRENT_INITS, init_rnn, output_loss, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
 from helpers.sequence import INPUT_SCALE
 from helpers.tasks import make_tense_task
@@ -131,7 +131,7 @@ def saturation(mode: str | None = None, n_units: int = 4000, fan_in: int = 64) -
         status = status_text(ax_z)  # the first text of the panel: the reading, then the spans' names
         # Each span says what it is, upright in its middle (x in data, y in axes coordinates).
         names = [ax_z.text(0.0, 0.45, "", transform=ax_z.get_xaxis_transform(), rotation=90, ha="center",
-                           va="center", fontsize=8) for _ in shade]
+                           va="center", fontsize=SMALLEST_TEXT) for _ in shade]
         ax_z.set_xlim(-Z_RANGE, Z_RANGE)
         ax_d.set_xlim(0, 1)
         for ax in axes:  # ticks like 0.05, never 0.025: the frozen layout has room for 4 characters
@@ -189,7 +189,7 @@ def _shade_saturated(shade, names, act, tol: float = 0.1) -> None:
         patch.set_label(text)
         name.set_x((a + b) / 2)
         name.set_text(text)
-        name.set_color(color)
+        name.set_color(ink(DANGER if color == DANGER else THEORY))  # grey text would be too faint
         name.set_visible(b - a > 1.0)  # a narrower span has no room for its name
 
 
@@ -232,7 +232,7 @@ def layer_gradients(mode: str | None = None, width: int = 32) -> LiveFigure:
         label(ax, "layer (input side on the left)", "gradient norm", "Gradient reaching each layer",
               log_y=True, integer_x=True)
         w_line = _log_line(ax, MEASURED, "weight_grads", lbl=r"$\|\partial L / \partial W_l\|$ measured")
-        h_line = _log_line(ax, SECOND, "act_grads", lbl=r"$\|\partial L / \partial h_l\|$ measured")
+        h_line = _log_line(ax, SECOND, "act_grads", marker="s", lbl=r"$\|\partial L / \partial h_l\|$ measured")
         theory = _log_line(ax, THEORY, "theory", marker="", linestyle="--", lbl=r"$\|\partial L / \partial h_l\|$ mean-field theory")
         outside_legend(ax)
         return w_line, h_line, theory, status_text(ax)
@@ -280,8 +280,8 @@ def scalar_recurrence(mode: str | None = None) -> LiveFigure:
         label(ax, "time step k (the gradient flows right to left, from T back to 0)", "|dh_T / dh_k|",
               "One recurrent unit: the same weight at every step",
               log_y=True, integer_x=True)
-        refs = [_log_line(ax, color, f"w={w}", marker="", linestyle=":", lbl=f"w = {w}")
-                for w, color in ((0.5, SECOND), (1.5, DANGER))]
+        refs = [_log_line(ax, color, f"w={w}", marker="", linestyle=style, lbl=f"w = {w}")
+                for w, color, style in ((0.5, SECOND, ":"), (1.5, DANGER, "-."))]
         measured = _log_line(ax, MEASURED, "measured", lbl="your w")
         outside_legend(ax)
         return measured, refs, status_text(ax)
@@ -414,8 +414,8 @@ def first_word_influence(mode: str | None = None, hidden: int = 32) -> LiveFigur
               "How much the first word still counts", log_y=True, integer_x=True)
         label(ax_d, "f'(z) / max f'", "fraction of units",
               f"Slopes along the sentence (gap {INFLUENCE_GAPS[-1]})")
-        refs = [_log_line(ax_r, colour, f"scale={scale:g}", marker="", linestyle=":", lbl=f"input scale {scale:g}")
-                for scale, colour in zip(INFLUENCE_REFERENCES, (PALETTE_GREY, SECOND))]
+        refs = [_log_line(ax_r, colour, f"scale={scale:g}", marker="", linestyle=style, lbl=f"input scale {scale:g}")
+                for scale, colour, style in zip(INFLUENCE_REFERENCES, (PALETTE_GREY, SECOND), (":", "-."))]
         measured = _log_line(ax_r, MEASURED, "measured", lbl="your settings")
         ax_r.axvline(INFLUENCE_MARK, color=THEORY, linewidth=0.8, linestyle="--")
         ax_r.set_xlim(0, INFLUENCE_GAPS[-1])
@@ -511,7 +511,7 @@ def clipping_rescue(unclipped, runs: dict, lr: float, n_params: int, baseline: f
         limit = ax_grad.axhline(1.0, color=DANGER, linestyle="-.", linewidth=1.2, label="threshold", gid="threshold")
         # One legend for both panels, below them: the same two runs are drawn in each.
         handles = ax_loss.get_legend_handles_labels()[0] + [limit]
-        ax_loss.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, fontsize=9,
+        ax_loss.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, fontsize=SMALLEST_TEXT,
                        borderaxespad=0.0)
         # Top right: the loss falls from the top left, and late losses sit near the baseline.
         return lines, limit, status_text(ax_loss, corner="upper right")
@@ -618,7 +618,7 @@ def cliff_descent(mode: str | None = None, steps: int = CLIFF_STEPS) -> LiveFigu
         # One legend for both panels, below them: the same two runs are drawn in each. No
         # frame: its antialiased edge reaches past the box a re-rendered panel clears.
         ax_loss.legend(handles=[*losses.values(), start], loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=3,
-                       fontsize=9, borderaxespad=0.0, frameon=False)
+                       fontsize=SMALLEST_TEXT, borderaxespad=0.0, frameon=False)
         # The map's corner text sits over the high plain, left of where thrown paths leave the window.
         return paths, losses, start, status_text(ax_map), status_text(ax_loss)
 
@@ -727,12 +727,13 @@ def forget_path(mode: str | None = None, hidden: int = 32) -> LiveFigure:
 
 def gated_gradients(mode: str | None = None) -> LiveFigure:
     """||dL/dh_t|| / ||dL/dh_T|| for a vanilla RNN, an LSTM and a GRU on the same sequence."""
-    colours = {"rnn": DANGER, "lstm": MEASURED, "gru": PALETTE["green"]}
+    styles = {"rnn": (DANGER, "-"), "lstm": (MEASURED, "--"), "gru": (PALETTE["green"], "-.")}
 
     def build(ax):
         label(ax, "time step t", "||dL/dh_t|| / ||dL/dh_T||", "Gradient reaching each step", log_y=True,
               integer_x=True)
-        lines = {kind: _log_line(ax, colour, kind, marker="", lbl=kind.upper()) for kind, colour in colours.items()}
+        lines = {kind: _log_line(ax, colour, kind, marker="", linestyle=style, lbl=kind.upper())
+                 for kind, (colour, style) in styles.items()}
         outside_legend(ax)
         return lines, status_text(ax)
 

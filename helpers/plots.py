@@ -6,14 +6,22 @@ computes gradients or builds widgets.
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import Collection
+from matplotlib.colors import same_color, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from helpers.activations import get_activation, inactive, saturated
+from helpers.validation import check_choice
 
 # Okabe & Ito's colour-blind-safe palette, in the order the course uses it.
 PALETTE = {
@@ -32,14 +40,171 @@ THEORY = PALETTE["black"]
 SECOND = PALETTE["orange"]
 DANGER = PALETTE["vermillion"]
 
+# --- figure style: text sized for the screen it is read on; light or dark -------------
+
+FIGURE_SCALES = ("notebook", "projector")
+FIGURE_THEMES = ("light", "dark")
+# The base font size (pt) of each scale. The smallest text a figure has is "small", 0.833 of
+# it: in JupyterLab 9.2 pt, 12.7 px at 100 dpi (9.5 pt on the screen); on the projector
+# 11.7 pt, 16.2 px, in figures PROJECTOR_WIDTH wide shown at one pixel per screen pixel.
+FONT_SIZE = {"notebook": 11.0, "projector": 14.0}
+SMALLEST_TEXT = "small"
+PROJECTOR_WIDTH = 12.0  # inches at 100 dpi: 1200 px, a 1280 px screen less the page's margins
+PROJECTOR_MOST_HEIGHT = 5.0  # so that a 720 px screen still shows the controls above a figure
+DARK_BACKGROUND = "#1E1E1E"
+DARK_PANEL = "#333333"  # a status box's own background on a dark figure
+DARK_TEXT = "#E8E8E8"
+_DARK_RC = {"figure.facecolor": DARK_BACKGROUND, "axes.facecolor": DARK_BACKGROUND,
+            "savefig.facecolor": DARK_BACKGROUND, "axes.edgecolor": "#AAAAAA", "axes.labelcolor": DARK_TEXT,
+            "text.color": DARK_TEXT, "xtick.color": "#AAAAAA", "ytick.color": "#AAAAAA",
+            "xtick.labelcolor": DARK_TEXT, "ytick.labelcolor": DARK_TEXT, "grid.color": "#FFFFFF",
+            "legend.edgecolor": "#777777"}
+# The course's defaults: "inherit" tick label colours follow xtick.color as in plain matplotlib.
+_LIGHT_RC = {**{key: matplotlib.rcParamsDefault[key] for key in _DARK_RC}, "figure.facecolor": "white",
+             "savefig.facecolor": "auto"}
+
+# Environment variables a kernel reads when it imports this module (helpers.present sets them).
+SCALE_VARIABLE = "COURSE_FIGURE_SCALE"
+THEME_VARIABLE = "COURSE_FIGURE_THEME"
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """How figures are drawn: `scale` "notebook" or "projector", `theme` "light" or "dark"."""
+
+    scale: str = "notebook"
+    theme: str = "light"
+
+
+_style = FigureStyle()
+
+
+def figure_style() -> FigureStyle:
+    """The style figures made from now on get."""
+    return _style
+
+
+def set_figure_style(scale: str | None = None, theme: str | None = None) -> FigureStyle:
+    """Draw the figures made from now on at `scale` and in `theme` (None: leave as it is).
+
+    "projector": every figure PROJECTOR_WIDTH inches wide at 100 dpi, text at least
+    16 px, for projecting the notebook from JupyterLab (python course.py present sets
+    it for its own kernels). "dark": a dark background of the figure's own, for a dark
+    room or JupyterLab's dark theme. Live figures made before keep their style.
+    """
+    global _style
+    before = _style
+    _style = FigureStyle(check_choice(scale or _style.scale, "scale", FIGURE_SCALES),
+                         check_choice(theme or _style.theme, "theme", FIGURE_THEMES))
+    rc = {"font.size": FONT_SIZE[_style.scale], "legend.fontsize": SMALLEST_TEXT,
+          **(_DARK_RC if _style.theme == "dark" else _LIGHT_RC)}
+    matplotlib.rcParams.update(rc)
+    if FigureStyle() != before or FigureStyle() != _style:  # the default leaves IPython's own alone
+        _show_pyplot_figures_styled(_style != FigureStyle())
+    return _style
+
+
+def styled_size(figsize) -> tuple[float, float]:
+    """A figure's size (inches) in the current scale: unchanged in "notebook"; in
+    "projector" PROJECTOR_WIDTH wide, as tall as its shape says up to PROJECTOR_MOST_HEIGHT."""
+    width, height = (float(v) for v in figsize)
+    if _style.scale == "notebook":
+        return width, height
+    return PROJECTOR_WIDTH, min(height * PROJECTOR_WIDTH / width, PROJECTOR_MOST_HEIGHT)
+
+
+def ink(color):
+    """`color` as the current theme draws it: on dark, the palette's black turns light grey and
+    its blue turns sky blue (the blue is too dim on a dark background); other colours stay.
+    An RGBA colour keeps its alpha."""
+    if _style.theme != "dark" or color is None or (isinstance(color, str) and color.lower() == "none"):
+        return color
+    rgba = to_rgba(color)
+    for light, dark in ((THEORY, DARK_TEXT), (MEASURED, PALETTE["sky"])):
+        if same_color(rgba[:3], to_rgba(light)[:3]):
+            return dark if isinstance(color, str) else to_rgba(dark, rgba[3])
+    return color
+
+
+def apply_theme(fig: Figure) -> Figure:
+    """Recolour, for the current theme, what `fig` draws in the palette's black or blue.
+
+    The background, axes, ticks and labels follow the theme already (rcParams); this
+    reaches colours the course names itself: lines, markers, shaded spans, texts and
+    the white boxes behind status texts. A no-op in the light theme.
+    """
+    if _style.theme == "light":
+        return fig
+    for artist in fig.findobj():
+        if isinstance(artist, Line2D):
+            artist.set_color(ink(artist.get_color()))
+            artist.set_markerfacecolor(ink(artist.get_markerfacecolor()))
+            artist.set_markeredgecolor(ink(artist.get_markeredgecolor()))
+        elif isinstance(artist, Text):
+            artist.set_color(ink(artist.get_color()))
+            box = artist.get_bbox_patch()
+            if box is not None and same_color(box.get_facecolor()[:3], (1.0, 1.0, 1.0)):
+                box.set_facecolor(DARK_PANEL)
+        elif isinstance(artist, Patch) and artist is not fig.patch and artist.axes is not None \
+                and artist is not artist.axes.patch:
+            artist.set_facecolor(ink(artist.get_facecolor()))
+            artist.set_edgecolor(ink(artist.get_edgecolor()))
+        elif isinstance(artist, Collection):
+            artist.set_facecolor([ink(c) for c in artist.get_facecolor()])
+            artist.set_edgecolor([ink(c) for c in artist.get_edgecolor()])
+    return fig
+
+
+def smallest_text_px(fig: Figure) -> float:
+    """The font size, in the figure's pixels, of the smallest text `fig` shows (ticks,
+    labels, titles, legends, status boxes, annotations); inf if it shows none."""
+    fig.draw_without_rendering()  # lays out the tick labels
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=math.inf) * fig.dpi / 72
+
+
+def _show_pyplot_figures_styled(styled: bool) -> None:
+    """In a kernel, show the notebook's own figures (plt.subplots ... plt.show()) in the
+    current scale and theme too, or as IPython shows them when `styled` is False."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot  # noqa: F401  (sets up the inline backend, whose PNG formatter this replaces)
+    from IPython.core.pylabtools import select_figure_formats
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    if styled:
+        formatter.for_type(Figure, _styled_png)
+    else:
+        select_figure_formats(shell, {"png"})
+
+
+def _styled_png(fig: Figure) -> bytes:
+    """A pyplot figure as the notebook shows it, resized and recoloured for the current style."""
+    from IPython.core.pylabtools import print_figure
+
+    fig.set_size_inches(styled_size(fig.get_size_inches()))
+    apply_theme(fig)
+    # The whole figure, not its tight box: in the projector every figure is as wide as the page.
+    return print_figure(fig, "png", bbox_inches=None if _style.scale == "projector" else "tight")
+
+
+set_figure_style(os.environ.get(SCALE_VARIABLE) or "notebook", os.environ.get(THEME_VARIABLE) or "light")
+
+
 # Limits of what a float64 log-scale plot can show without matplotlib complaining.
 LOG_FLOOR = 1e-300
 LOG_CEIL = 1e300
 
 
 def new_figure(figsize: tuple = (7.0, 3.4), ncols: int = 1) -> tuple[Figure, list]:
-    """A figure not registered with pyplot (so nothing is shown twice) and its axes list."""
-    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    """A figure not registered with pyplot (so nothing is shown twice), `figsize` as the
+    current scale draws it (styled_size), and its axes list."""
+    fig = Figure(figsize=styled_size(figsize), dpi=100, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -65,7 +230,7 @@ def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None, log_y: b
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title, fontsize=11)
+        ax.set_title(title, fontsize="medium")
     if log_y:
         ax.set_yscale("log")
         # A few labelled decades and no minor ticks: readable when the range spans
@@ -201,13 +366,13 @@ def status_text(ax: Axes, corner: str = "upper left") -> Text:
         raise ValueError(f"corner must be 'upper left' or 'upper right', got {corner!r}")
     right = corner == "upper right"
     return ax.text(0.98 if right else 0.02, 0.96, "", transform=ax.transAxes, va="top",
-                   ha="right" if right else "left", fontsize=10,
+                   ha="right" if right else "left", fontsize="medium",
                    bbox=dict(boxstyle="round", facecolor="white", alpha=0.9))
 
 
 def set_status(text: Text, message: str, alarm: bool = False) -> None:
     """Show `message` (in the warning colour when `alarm`), or hide the artist if it is empty."""
-    color = DANGER if alarm else THEORY
+    color = ink(DANGER if alarm else THEORY)
     text.set_text(message)
     text.set_color(color)
     text.get_bbox_patch().set_edgecolor(color)
@@ -229,31 +394,39 @@ def activation_panel(ax: Axes, name: str, z_max: float = 8.0, tol: float = 0.1) 
             ax.fill_between(z, 0, 1, where=mask, transform=ax.get_xaxis_transform(), color=color, alpha=0.12,
                             lw=0, label=text)
     label(ax, "z", "value", name)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", fontsize=SMALLEST_TEXT)
     return ax
 
 
-_SERIES = [MEASURED, SECOND, PALETTE["green"], PALETTE["purple"], PALETTE["sky"], PALETTE["black"]]
+# One look per run: colour, line style and marker together, so runs differ without colour too.
+_SERIES = [dict(color=MEASURED, linestyle="-", marker="o"),
+           dict(color=SECOND, linestyle="--", marker="s"),
+           dict(color=PALETTE["green"], linestyle="-.", marker="^"),
+           dict(color=PALETTE["purple"], linestyle=":", marker="D"),
+           dict(color=PALETTE["sky"], linestyle="-", marker="v"),
+           dict(color=PALETTE["black"], linestyle="--", marker="x")]
 
 
 def loss_curves(ax: Axes, logs: dict, title: str = "Training loss") -> Axes:
     """One loss curve per run: `logs` maps a label to a TrainLog (loss (steps,))."""
-    for color, (name, log) in zip(_SERIES, logs.items()):
-        ax.plot(np.arange(log.loss.size), log.loss, color=color, label=name)  # step k: the loss before update k
+    for look, (name, log) in zip(_SERIES, logs.items()):
+        # Step k is the loss before update k; a marker every tenth of the run keeps the line readable.
+        ax.plot(np.arange(log.loss.size), log.loss, markersize=4, markevery=max(1, log.loss.size // 10), label=name,
+                **look)
     label(ax, "step", "loss", title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALLEST_TEXT)
     return ax
 
 
 def layer_change(ax: Axes, logs: dict, title: str = "How far each layer's weights moved") -> Axes:
     """Mean relative weight change per step, ||dW|| / ||W||, against layer index, one line per run."""
-    for color, (name, log) in zip(_SERIES, logs.items()):
+    for look, (name, log) in zip(_SERIES, logs.items()):
         with np.errstate(all="ignore"):
             change = np.nanmean(log.rel_weight_change, axis=0)
         layers = np.arange(1, change.size + 1)
-        ax.plot(layers, log_safe(change), marker="o", markersize=3.5, color=color, label=name)
+        ax.plot(layers, log_safe(change), markersize=3.5, label=name, **look)
     label(ax, "layer (input side on the left)", r"mean $\|\Delta W\| / \|W\|$ per step", title, log_y=True)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALLEST_TEXT)
     return ax
 
 
@@ -272,7 +445,7 @@ def health_plot(ax: Axes, report, title: str | None = None) -> Axes:
     ax.set_xticks(x)
     # Long or many names would overlap: tilt them, and show every name only while they fit.
     ax.set_xticklabels(names if norms.size <= 30 else [""] * norms.size, rotation=45 if norms.size > 6 else 0,
-                       ha="right" if norms.size > 6 else "center", fontsize=8)
+                       ha="right" if norms.size > 6 else "center", fontsize=SMALLEST_TEXT)
     label(ax, "layer (input side on the left)", "gradient norm", title or f"verdict: {report.verdict}", log_y=True)
     fit_log_ylim(ax, norms)
     problem = describe_problem(norms, "layer", names)
@@ -284,4 +457,4 @@ def health_plot(ax: Axes, report, title: str | None = None) -> Axes:
 def outside_legend(ax: Axes) -> None:
     """A legend to the right of the axes: live data can go anywhere inside, and "best"
     placement would be recomputed on every redraw."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=SMALLEST_TEXT, borderaxespad=0.0)

@@ -35,7 +35,7 @@ from PIL import Image
 
 from helpers.activations import ACTIVATION_NAMES
 from helpers.network import INIT_SCHEMES
-from helpers.plots import new_figure
+from helpers.plots import SMALLEST_TEXT, apply_theme, new_figure
 from helpers.progress import in_kernel
 
 LIVE_MODES = ("auto", "ipympl", "image", "agg")
@@ -166,6 +166,32 @@ def figure_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def settings_text(controls: dict) -> str:
+    """The controls' current values in words, e.g. "depth (layers) 10 · weight scale 1 · activation sigmoid"."""
+    def shown(control) -> str:
+        value = control.value
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    return " · ".join(f"{c.description} {shown(c)}" for c in controls.values())
+
+
+def settings_png(fig: Figure, settings: str) -> bytes:
+    """`fig` as PNG bytes with a line above it saying the settings it shows (`settings`).
+
+    The line is there for the PNG alone: afterwards the figure is laid out again without
+    it, as the live view shows it (its controls say the settings there).
+    """
+    title = fig.suptitle(f"Shown at: {settings}", fontsize=SMALLEST_TEXT)
+    try:
+        return figure_png(fig)
+    finally:
+        title.remove()
+        fig._suptitle = None  # matplotlib keeps its own reference, and would lay the title out again
+        fig.draw_without_rendering()
+
+
 def canvas_png(fig: Figure) -> bytes:
     """What the figure's Agg canvas holds now, as PNG bytes (no re-rendering)."""
     buf = io.BytesIO()
@@ -276,7 +302,8 @@ class LiveFigure:
         self.widget = self._layout()
         with _DRAWING:
             self._update(**self.values)
-            self._static_png = figure_png(fig)  # default state, stored for readers without a kernel
+            # The default state, stored for readers without a kernel, with the settings it shows.
+            self._static_png = settings_png(fig, settings_text(self.controls))
             # Lay the figure out once, at its default state: re-solving the constrained
             # layout on every slider move would cost more than the whole redraw.
             fig.set_layout_engine("none")
@@ -456,4 +483,5 @@ def live_figure(build: Callable, update: Callable[..., None], controls: dict,
     """
     fig, axes = new_figure(figsize, ncols)
     state = build(axes if ncols > 1 else axes[0])
+    apply_theme(fig)
     return LiveFigure(fig, controls, lambda **values: update(state, **values), caption=caption, mode=mode)

@@ -188,7 +188,7 @@ def test_03_one_layer_back_passes_scale_times_rms_slope_and_breaks_even_near_sca
 
 
 def test_03_what_to_look_for_in_the_layer_gradient_figure():
-    """03: "the measured norms (dots) fall along the dashed theory line, about six orders of magnitude over 10
+    """03: "the measured norms (dots and squares) fall along the dashed theory line, about six orders of magnitude over 10
     sigmoid layers", "the first layer gets less than $10^{-30}$ of the last layer's gradient", "both lines stay
     within a factor of 10 of level even at depth 50", "about a million times more at depth 50", "falls about a
     hundred-million-fold", "all of them near $10^{-9}$", "with every weight gradient at least a million times
