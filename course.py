@@ -3,6 +3,7 @@
     python course.py lab    # install into .venv (first time), open notebook 00 in JupyterLab
     python course.py test   # install into .venv (first time), run the whole test suite
     python course.py execute [NOTEBOOK ...]   # Restart & Run All, saved when portable (after editing)
+    python course.py present 03 [--dark]      # notebook 03 as a classroom view: no code, projector-sized figures
 
 For instructors (see "For instructors" in README.md):
 
@@ -52,7 +53,7 @@ def clean_env() -> dict:
 
 
 def main(argv: list) -> int:
-    if not argv or argv[0] not in ("lab", "test", "execute", *GRADING):
+    if not argv or argv[0] not in ("lab", "test", "execute", "present", *GRADING):
         print(__doc__)
         return 2
     python = ensure_installed()
@@ -60,6 +61,8 @@ def main(argv: list) -> int:
         cmd = [str(python), "-m", "jupyterlab", "notebooks/00_start_here.ipynb", *argv[1:]]
     elif argv[0] == "execute":
         cmd = [str(python), "-m", "helpers.execute", *argv[1:]]
+    elif argv[0] == "present":
+        cmd = [str(python), "-m", "helpers.present", *argv[1:]]
     elif argv[0] in GRADING:
         cmd = [str(python), "-m", "helpers.grading", *argv]
     else:

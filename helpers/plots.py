@@ -51,6 +51,7 @@ FONT_SIZE = {"notebook": 11.0, "projector": 14.0}
 SMALLEST_TEXT = "small"
 PROJECTOR_WIDTH = 12.0  # inches at 100 dpi: 1200 px, a 1280 px screen less the page's margins
 PROJECTOR_MOST_HEIGHT = 5.0  # so that a 720 px screen still shows the controls above a figure
+PROJECTOR_LINES = 1.6  # lines and markers on the projector: thicker by this factor
 DARK_BACKGROUND = "#1E1E1E"
 DARK_PANEL = "#333333"  # a status box's own background on a dark figure
 DARK_TEXT = "#E8E8E8"
@@ -126,27 +127,31 @@ def ink(color):
     return color
 
 
-def apply_theme(fig: Figure) -> Figure:
-    """Recolour, for the current theme, what `fig` draws in the palette's black or blue.
+def apply_style(fig: Figure) -> Figure:
+    """Give what `fig` draws the current style, once (a figure styled already is left as it is).
 
-    The background, axes, ticks and labels follow the theme already (rcParams); this
-    reaches colours the course names itself: lines, markers, shaded spans, texts and
-    the white boxes behind status texts. A no-op in the light theme.
+    The background, axes, ticks and label sizes follow rcParams already; this reaches what
+    the course sets itself. "projector": lines and markers PROJECTOR_LINES times thicker,
+    to be seen from the back of a room. "dark": the palette's black and blue recoloured
+    (see `ink`) in lines, markers, shaded spans and texts, and white status boxes dark.
     """
-    if _style.theme == "light":
+    if getattr(fig, "_course_style", None) == _style:
         return fig
+    fig._course_style = _style
+    thicker = PROJECTOR_LINES if _style.scale == "projector" else 1.0
     for artist in fig.findobj():
         if isinstance(artist, Line2D):
+            artist.set_linewidth(artist.get_linewidth() * thicker)
+            artist.set_markersize(artist.get_markersize() * thicker)
             artist.set_color(ink(artist.get_color()))
             artist.set_markerfacecolor(ink(artist.get_markerfacecolor()))
             artist.set_markeredgecolor(ink(artist.get_markeredgecolor()))
         elif isinstance(artist, Text):
             artist.set_color(ink(artist.get_color()))
             box = artist.get_bbox_patch()
-            if box is not None and same_color(box.get_facecolor()[:3], (1.0, 1.0, 1.0)):
+            if _style.theme == "dark" and box is not None and same_color(box.get_facecolor()[:3], (1.0, 1.0, 1.0)):
                 box.set_facecolor(DARK_PANEL)
-        elif isinstance(artist, Patch) and artist is not fig.patch and artist.axes is not None \
-                and artist is not artist.axes.patch:
+        elif isinstance(artist, Patch) and artist.axes is not None and artist is not artist.axes.patch:
             artist.set_facecolor(ink(artist.get_facecolor()))
             artist.set_edgecolor(ink(artist.get_edgecolor()))
         elif isinstance(artist, Collection):
@@ -188,7 +193,7 @@ def _styled_png(fig: Figure) -> bytes:
     from IPython.core.pylabtools import print_figure
 
     fig.set_size_inches(styled_size(fig.get_size_inches()))
-    apply_theme(fig)
+    apply_style(fig)
     # The whole figure, not its tight box: in the projector every figure is as wide as the page.
     return print_figure(fig, "png", bbox_inches=None if _style.scale == "projector" else "tight")
 

@@ -35,7 +35,7 @@ from PIL import Image
 
 from helpers.activations import ACTIVATION_NAMES
 from helpers.network import INIT_SCHEMES
-from helpers.plots import SMALLEST_TEXT, apply_theme, new_figure
+from helpers.plots import SMALLEST_TEXT, apply_style, new_figure
 from helpers.progress import in_kernel
 
 LIVE_MODES = ("auto", "ipympl", "image", "agg")
@@ -483,5 +483,5 @@ def live_figure(build: Callable, update: Callable[..., None], controls: dict,
     """
     fig, axes = new_figure(figsize, ncols)
     state = build(axes if ncols > 1 else axes[0])
-    apply_theme(fig)
+    apply_style(fig)
     return LiveFigure(fig, controls, lambda **values: update(state, **values), caption=caption, mode=mode)

@@ -17,7 +17,7 @@ from helpers import plots
 from helpers.data import insurance_batch
 from helpers.health import gradient_health
 from helpers.network import NetConfig, init_params, to_torch
-from helpers.plots import (DARK_BACKGROUND, PROJECTOR_WIDTH, apply_theme, figure_style, health_plot, ink, layer_change,
+from helpers.plots import (DARK_BACKGROUND, PROJECTOR_WIDTH, apply_style, figure_style, health_plot, ink, layer_change,
                            loss_curves, new_figure, set_figure_style, smallest_text_px)
 from helpers.training import TrainLog
 from helpers.widgets import settings_text
@@ -152,7 +152,7 @@ def test_dark_theme_turns_the_palettes_black_and_blue_light_and_keeps_the_rest(s
     assert ink((0.0, 0.0, 0.0, 0.3)) == to_rgba(plots.DARK_TEXT, 0.3)
     fig, (ax,) = new_figure()
     ax.plot([1, 2], color=plots.THEORY)
-    apply_theme(fig)
+    apply_style(fig)
     assert ax.lines[0].get_color() == plots.DARK_TEXT
     style(theme="light")
     assert ink(plots.THEORY) == plots.THEORY
@@ -214,3 +214,15 @@ def test_no_notebook_sets_a_font_size_below_the_smallest_the_course_draws():
             if cell["cell_type"] == "code":
                 found = re.findall(r"fontsize\s*=\s*(\d[\d.]*|[\"']x+-small[\"'])", source)
                 assert not found, f"{path.name}: fontsize={found[0]}"
+
+
+def test_projector_lines_and_markers_are_thicker_once(style):
+    widths = {}
+    for scale in ("notebook", "projector"):
+        style(scale)
+        fig, (ax,) = new_figure()
+        ax.plot([1, 2], linewidth=1.0, marker="o", markersize=4.0)
+        apply_style(apply_style(fig))  # twice: a figure shown twice is styled once
+        widths[scale] = ax.lines[0].get_linewidth(), ax.lines[0].get_markersize()
+    assert widths["notebook"] == (1.0, 4.0)
+    assert widths["projector"] == pytest.approx((plots.PROJECTOR_LINES, 4.0 * plots.PROJECTOR_LINES))
