@@ -208,3 +208,43 @@ def test_classic_notebook_ui(lab_server, browser):
         finally:
             nb.close()
     pytest.skip(f"no slider in any notebook ({', '.join(tried)}); Run All of {first.name} checked")
+
+
+# Each figure's top-left pixel: every live figure's canvas (not ipympl's transparent
+# rubber-band canvas over it) and every plotted image.
+_CORNER_PIXELS_JS = """() => [...document.querySelectorAll(
+      '.jupyter-matplotlib-canvas-div canvas:first-of-type, .jp-OutputArea-output img')].map(el => {
+    const c = document.createElement('canvas');
+    c.width = 4; c.height = 4;
+    const g = c.getContext('2d');
+    g.drawImage(el, 0, 0, 4, 4, 0, 0, 4, 4);
+    return Array.from(g.getImageData(1, 1, 1, 1).data);
+})"""
+
+
+def _set_lab_theme(server: bh.LabServer, theme: str) -> None:
+    """Choose JupyterLab's theme for the pages opened from now on (its user setting)."""
+    import urllib.request
+
+    body = json.dumps({"raw": json.dumps({"theme": theme})}).encode()
+    request = urllib.request.Request(
+        f"{server.base_url}/lab/api/settings/@jupyterlab/apputils-extension:themes", data=body, method="PUT",
+        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_figures_keep_their_own_background_under_jupyterlabs_dark_theme(lab_server, browser):
+    """Under JupyterLab Dark no figure is transparent (dark text on a dark page): each has its own white."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith("03"))
+    _set_lab_theme(lab_server, "JupyterLab Dark")
+    nb = bh.NotebookPage(browser, lab_server, path, ui="lab")
+    try:
+        nb.open()
+        nb.run_all()
+        assert nb.page.evaluate("document.body.dataset.jpThemeLight") == "false"
+        corners = nb.page.evaluate(_CORNER_PIXELS_JS)
+        assert len(corners) >= 3, corners  # the live figure and the notebook's two plots
+        assert all(alpha == 255 and min(rgb) >= 250 for *rgb, alpha in corners), corners
+    finally:
+        nb.close()
+        _set_lab_theme(lab_server, "JupyterLab Light")
