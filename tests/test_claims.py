@@ -44,7 +44,8 @@ from helpers.sequence import MACHINE_TOLERANCE, stored_point
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
-CLAIM_MODULES = [ROOT / "tests" / "test_claims.py"]
+# This module and any tests/test_claims_<topic>.py beside it: their docstrings quote the notebooks.
+CLAIM_MODULES = sorted((ROOT / "tests").glob("test_claims*.py"))
 LN2 = float(np.log(2.0))
 
 
