@@ -40,7 +40,7 @@ def clipping_rescue(mode):
 
 
 FIGURES = {"00": [live.repeated_product], "01": [live.chain_product],
-           "02": [live.saturation, live.sigmoid_chain], "03": [live.layer_gradients],
+           "02": [live.saturation, live.sigmoid_chain], "03": [live.layer_gradients, live.activation_statistics],
            "04": [live.scalar_recurrence, live.bptt_gradients],
            "05": [live.bptt_gradients, clipping_rescue, live.cliff_descent],
            "06": [live.forget_path, live.gated_gradients], "07": [live.remedies_lab]}
@@ -99,10 +99,10 @@ def measure(mode: str, notebooks: list) -> list:
 
 def main(notebooks: list) -> int:
     rows = measure("agg", notebooks) + measure("image", notebooks)
-    print(f"{'nb':<3} {'figure':<17} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7} "
+    print(f"{'nb':<3} {'figure':<21} {'control':<11} {'where':<8} {'mode':<6} {'median':>7} {'p95':>7} "
           f"{'full':>5} {'panel':>5}  (ms; full draws and one-panel re-renders of {REPEATS} updates)")
     for r in rows:
-        print(f"{r['notebook']:<3} {r['figure']:<17} {r['control']:<11} {r['where']:<8} {r['mode']:<6} "
+        print(f"{r['notebook']:<3} {r['figure']:<21} {r['control']:<11} {r['where']:<8} {r['mode']:<6} "
               f"{r['median_ms']:7.1f} {r['p95_ms']:7.1f} {r['full_draws']:5d} {r['partial_draws']:5d}")
     for mode in ("agg", "image"):
         sel = [r for r in rows if r["mode"] == mode]

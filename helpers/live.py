@@ -13,9 +13,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, PercentFormatter
 
-from helpers.activations import CAN_BE_INACTIVE, get_activation, inactive, saturated, saturation_fraction
+from helpers.activations import CAN_BE_INACTIVE, SATURATING, get_activation, inactive, saturated, saturation_fraction
 from helpers.chain import chain_bound_curve, chain_forward_backward, factor_products
 from helpers.cliff import (CLIFF_LR, CLIFF_START, CLIFF_STEPS, CLIFF_THRESHOLD, CLIFF_WINDOW, Descent, cliff_error,
                            descend)
@@ -24,7 +24,7 @@ from helpers.gated import cell_path_product, init_lstm, lstm_backward, lstm_forw
 from helpers.gradcheck import norm
 from helpers.health import EXPLODING_RATIO, VANISHING_RATIO
 from helpers.lab import DEFAULT_BATCH, DEFAULT_STEPS, DEFAULT_WIDTH, numpy_train
-from helpers.network import NetConfig, init_params, numpy_layer_gradients, predicted_act_norms
+from helpers.network import NetConfig, forward_layers, init_params, numpy_layer_gradients, predicted_act_norms
 from helpers.plots import (DANGER, LOG_CEIL, MEASURED, PALETTE, SECOND, SMALLEST_TEXT, THEORY, describe_problem,
                            fit_count_xlim, fit_linear_ylim, fit_log_ylim, ink, label, log_safe, outside_legend,
                            set_status, status_text)
@@ -833,3 +833,126 @@ def _gradient_verdict(norms: np.ndarray) -> str:
     if norms.max() > LAB_EXPLODING_NORM:
         return f"exploding: gradient norms up to {norms.max():.1g}"
     return f"healthy: first layer gets {ratio:.2g} x the last"
+
+
+# --- 03: activation statistics per layer ---------------------------------------------
+
+ACTIVATION_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # the bands and the median of activation_statistics
+SHRINK_ALARM = 1e-2  # the median |h| of the last layer below this times the first's (or above its inverse)
+SHARE_TOP = 1.35  # the share panel's top: 0-100% for the data, the rest for its reading and legend
+
+
+def activation_quantiles(hs, qs=ACTIVATION_QUANTILES) -> np.ndarray:
+    """(len(qs), depth) quantiles of |h_l| over every unit and row of each layer that is
+    not exactly 0, as np.quantile's default (linear) method gives them; NaN for a layer
+    whose units are all 0 (or NaN).
+
+    hs: depth arrays h_l (batch, width). Exact zeros are left out because a relu layer
+    has about half of them by design (helpers.activations.inactive counts those): the
+    quantiles describe how large the signal is where there is one.
+    """
+    with np.errstate(all="ignore"):
+        sizes = np.sort(np.abs(np.stack([h.ravel() for h in hs])), axis=1)  # (depth, n): zeros first, NaN last
+        zeros = np.count_nonzero(sizes == 0, axis=1)
+        valid = sizes.shape[1] - zeros - np.count_nonzero(np.isnan(sizes), axis=1)
+        rows = np.arange(sizes.shape[0])
+        out = np.full((len(qs), sizes.shape[0]), np.nan)
+        some = valid > 0
+        for i, q in enumerate(qs):
+            at = zeros + q * np.maximum(valid - 1, 0)  # position in the sorted row, as np.quantile places it
+            lo = np.floor(at).astype(int)
+            hi = np.minimum(lo + 1, zeros + valid - 1)
+            a, b = sizes[rows, np.minimum(lo, sizes.shape[1] - 1)], sizes[rows, np.maximum(hi, 0)]
+            value = np.where(a == b, a, a + (at - lo) * (b - a))  # (inf - inf would be NaN)
+            out[i, some] = value[some]
+    return out
+
+
+def _layer_boxes(layers: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a staircase that holds `values` (n,) over [l - 0.5, l + 0.5] for each of `layers` (n,)."""
+    x = (layers[:, None] + np.array([-0.5, 0.5])).ravel()
+    return x, np.repeat(values, 2)
+
+
+def activation_statistics(mode: str | None = None, width: int = 32) -> LiveFigure:
+    """Per hidden layer of layer_gradients' network: the spread of |h_l| and the share of
+    saturated (sigmoid, tanh) or inactive (relu) units, on the same insurance batch.
+
+    Left: the median of |h_l| and its 25-75% and 5-95% bands over the batch's rows and
+    the layer's units, exact zeros left out (activation_quantiles); log axis. Right: per
+    layer, the share of units saturated (f' below 10% of its maximum) and inactive
+    (relu's z <= 0), helpers.activations.saturated and inactive. One forward pass
+    (helpers.network.forward_layers, the one numpy_layer_gradients backpropagates through).
+    """
+    x, _ = insurance_batch()
+
+    def build(axes):
+        ax_h, ax_s = axes
+        label(ax_h, "hidden layer (input side on the left)", r"$|h_l|$ (units not exactly 0)",
+              "Size of each layer's activations", log_y=True, integer_x=True)
+        label(ax_s, "hidden layer (input side on the left)", "share of units", "Saturated and inactive units",
+              integer_x=True)
+        outer = ax_h.fill_between([], [], [], color=MEASURED, alpha=0.15, lw=0, label="5-95% of units", gid="band_90")
+        inner = ax_h.fill_between([], [], [], color=MEASURED, alpha=0.35, lw=0, label="25-75%", gid="band_50")
+        median = _log_line(ax_h, MEASURED, "median", lbl="median")
+        outside_legend(ax_h)
+        # No frame: when one panel alone re-renders, what it clears is its legend's box,
+        # and the frame's line reaches a pixel past that box, towards the other panel.
+        ax_h.get_legend().set_frame_on(False)
+        # Room for a tick label a digit longer than the default's (10^-15 against 10^-2):
+        # the layout is frozen at the default state.
+        ax_h.figure.get_layout_engine().set(w_pad=10 / 72)
+        flat = _log_line(ax_s, DANGER, "saturated", lbl="saturated: f' < 10%")
+        dead = _log_line(ax_s, PALETTE_GREY, "inactive", marker="s", linestyle="--", lbl="inactive: f' = 0")
+        ax_s.set_ylim(0.0, SHARE_TOP)  # room above 100% for the reading and the legend
+        ax_s.yaxis.set_major_locator(FixedLocator([0.0, 0.25, 0.5, 0.75, 1.0]))
+        ax_s.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax_s.legend(loc="upper right", fontsize=SMALLEST_TEXT)
+        return median, (inner, outer), flat, dead, status_text(ax_h), status_text(ax_s)
+
+    def update(state, depth, scale, activation, init):
+        median, (inner, outer), flat, dead, size_status, share_status = state
+        config = NetConfig(depth=depth, width=width, activation=activation, init=init, weight_scale=scale)
+        forward = forward_layers(init_params(config, np.random.default_rng(0)), x, activation)
+        q05, q25, q50, q75, q95 = activation_quantiles(forward.hs[1:])
+        layers = np.arange(1, depth + 1)
+        median.set_data(layers, log_safe(q50))
+        for band, (lo, hi) in ((inner, (q25, q75)), (outer, (q05, q95))):
+            bx, blo = _layer_boxes(layers, log_safe(lo))
+            _, bhi = _layer_boxes(layers, log_safe(hi))
+            drawable = np.isfinite(blo) & np.isfinite(bhi)
+            band.set_data(bx, np.where(drawable, blo, 1.0), np.where(drawable, bhi, 1.0), where=drawable)
+        fit_count_xlim(median.axes, 1, depth, MAX_STEPS)
+        fit_count_xlim(flat.axes, 1, depth, MAX_STEPS)
+        fit_log_ylim(median.axes, q05, q95)
+        problem = describe_problem(q50, "layer", layers)
+        if problem.startswith("became NaN"):  # no unit left to measure
+            problem = "every unit is 0" + problem.removeprefix("became NaN")
+        with np.errstate(all="ignore"):
+            change = q50[-1] / q50[0]
+        reading = (f"median |h|: {q50[0]:.2g} at layer 1\n{q50[-1]:.2g} at layer {depth}" if depth > 1
+                   else f"median |h|: {q50[0]:.2g}")
+        set_status(size_status, f"median |h| {problem}" if problem else reading,
+                   alarm=bool(problem) or not SHRINK_ALARM <= change <= 1 / SHRINK_ALARM)
+        zs = np.stack(forward.zs)  # (depth, batch, width)
+        act = get_activation(activation)
+        # Each is all False for the activations the other one covers: asked only where it can count.
+        saturated_share = saturated(zs, act.name).mean(axis=(1, 2)) if act.name in SATURATING else np.zeros(depth)
+        inactive_share = inactive(zs, act.name).mean(axis=(1, 2)) if act.name in CAN_BE_INACTIVE else np.zeros(depth)
+        flat.set_data(layers, saturated_share)
+        dead.set_data(layers, inactive_share)
+        if act.name in CAN_BE_INACTIVE:
+            message = f"{100 * inactive_share.mean():.0f}% inactive"
+        elif act.name in SATURATING:
+            message = f"{100 * saturated_share.mean():.0f}% saturated"
+        else:  # leaky_relu, linear: both lines lie at 0, and the legend says what they are
+            message = ""
+        set_status(share_status, message, alarm=saturated_share.mean() > 0.5)
+
+    controls = {"depth": depth_slider(10, 1, MAX_STEPS),
+                "scale": weight_scale_slider(1.0, 0.1, 10.0),
+                "activation": activation_dropdown("sigmoid"),
+                "init": init_dropdown()}
+    return live_figure(build, update, controls, figsize=(11.0, 3.6), ncols=2,
+                       caption="Per-layer activation quantiles and the share of saturated or inactive units.",
+                       mode=mode)

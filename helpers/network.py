@@ -233,23 +233,28 @@ def _bn_backward(g: np.ndarray, z_hat: np.ndarray, inv_std: np.ndarray) -> np.nd
     return inv_std * (g - np.add.reduce(g, axis=0) / n - z_hat * (np.add.reduce(g * z_hat, axis=0) / n))
 
 
-def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=False) -> LayerGradients:
-    """Forward pass and hand-written backprop through the network, in float64.
+@dataclass
+class Forward:
+    """What the hidden layers compute on one batch, kept for backprop and for plotting.
 
-    params: depth + 1 pairs (W, b) as from init_params; x (batch, n_in);
-    y (batch,) or (batch, n_out) labels; activation: name or Activation;
-    batch_norm, residual: the switches described at the top of this module
-    (batch_norm needs batch >= 2; residual needs square hidden layers after the first).
+    hs       depth + 1 arrays: h_0 = x (batch, n_in), then each hidden layer's output
+             h_l (batch, width), l = 1..depth (with residual, h_{l-1} + f(z_l))
+    zs       depth arrays of the activation's inputs z_l, (batch, width):
+             W_l h_{l-1} + b_l, or BN(W_l h_{l-1}) with batch_norm
+    slopes   depth arrays f'(z_l), (batch, width)
+    inv_stds BN's 1 / sqrt(var + BN_EPS) per layer, (width,) each; empty without batch_norm
     """
-    _check_params(params)
-    act = get_activation(activation)
-    x, y = _check_data(x, y, params[0][0].shape[1], params[-1][0].shape[0])
-    _check_switches(params, batch_norm, residual, batch=x.shape[0])
-    hidden = params[:-1]
-    w_out, b_out = params[-1]
+
+    hs: list
+    zs: list
+    slopes: list
+    inv_stds: list
+
+
+def _forward(hidden, x: np.ndarray, act, batch_norm: bool, residual: bool) -> Forward:
+    """The hidden layers' forward pass, arguments already checked (hidden: the (W, b) pairs
+    of the hidden layers, x float64 (batch, n_in), act an Activation)."""
     with np.errstate(all="ignore"):
-        # Forward, keeping each layer's input h_{l-1} and activation input z_l
-        # (and BN's 1/std): backprop needs them.
         hs, zs, slopes, inv_stds = [x], [], [], []
         for l, (w, b) in enumerate(hidden):
             z = hs[-1] @ w.T
@@ -264,6 +269,46 @@ def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=F
             if residual and l > 0:
                 h += hs[-1]
             hs.append(h)
+    return Forward(hs=hs, zs=zs, slopes=slopes, inv_stds=inv_stds)
+
+
+def forward_layers(params, x, activation, batch_norm=False, residual=False) -> Forward:
+    """The forward pass of numpy_layer_gradients through the hidden layers, alone: the same
+    arrays its backprop uses (float64, nothing warns about overflow).
+
+    params: depth + 1 pairs (W, b) as from init_params (the output layer is not applied);
+    x (batch, n_in); activation: name or Activation; batch_norm, residual: the switches
+    described at the top of this module.
+    """
+    _check_params(params)
+    act = get_activation(activation)
+    x = np.asarray(x, dtype=np.float64)
+    n_in = params[0][0].shape[1]
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"x must have shape (batch, {n_in}), got {x.shape}")
+    _check_switches(params, batch_norm, residual, batch=x.shape[0])
+    return _forward(params[:-1], x, act, batch_norm, residual)
+
+
+def numpy_layer_gradients(params, x, y, activation, batch_norm=False, residual=False) -> LayerGradients:
+    """Forward pass and hand-written backprop through the network, in float64.
+
+    params: depth + 1 pairs (W, b) as from init_params; x (batch, n_in);
+    y (batch,) or (batch, n_out) labels; activation: name or Activation;
+    batch_norm, residual: the switches described at the top of this module
+    (batch_norm needs batch >= 2; residual needs square hidden layers after the first).
+    """
+    _check_params(params)
+    act = get_activation(activation)
+    x, y = _check_data(x, y, params[0][0].shape[1], params[-1][0].shape[0])
+    _check_switches(params, batch_norm, residual, batch=x.shape[0])
+    hidden = params[:-1]
+    w_out, b_out = params[-1]
+    # Forward, keeping each layer's input h_{l-1} and activation input z_l
+    # (and BN's 1/std): backprop needs them.
+    forward = _forward(hidden, x, act, batch_norm, residual)
+    hs, zs, slopes, inv_stds = forward.hs, forward.zs, forward.slopes, forward.inv_stds
+    with np.errstate(all="ignore"):
         logits = hs[-1] @ w_out.T + b_out
         loss = _bce_with_logits(logits, y)
 

@@ -42,7 +42,7 @@ def clipping_rescue(mode):
 FIGURES = [live.repeated_product, live.chain_product, live.saturation, live.sigmoid_chain,
            live.layer_gradients, live.scalar_recurrence, live.bptt_gradients, clipping_rescue,
            live.cliff_descent, live.forget_path, live.gated_gradients, live.remedies_lab,
-           live.first_word_influence]
+           live.first_word_influence, live.activation_statistics]
 
 
 def control_values(control) -> list:
@@ -489,7 +489,7 @@ def test_new_ticks_in_one_panel_re_render_that_panel_alone():
     np.testing.assert_array_equal(shown, np.asarray(lf.fig.canvas.buffer_rgba()))
 
 
-@pytest.mark.parametrize("make", [live.layer_gradients, live.remedies_lab])
+@pytest.mark.parametrize("make", [live.layer_gradients, live.remedies_lab, live.activation_statistics])
 def test_a_depth_drag_re_renders_the_axes_on_few_moves(make):
     """Dragged from 1 to 50 layers and back, the axes re-range every several moves, not
     every other one: a re-render costs several blits, and a drag must feel instant."""
@@ -576,3 +576,109 @@ def test_the_lab_calls_a_gradient_that_underflowed_vanishing_and_one_that_overfl
     assert _gradient_verdict(np.array([1e-310, 1.0])).startswith("vanishing")
     assert _gradient_verdict(np.array([np.inf, 1.0])).startswith("exploding")
     assert _gradient_verdict(np.array([np.nan, 1.0])).startswith("exploding")
+
+
+# --- activation_statistics: the figure's numbers against torch's forward pass ----------
+
+def torch_hidden_outputs(depth, scale, activation, init):
+    """(x, [h_l (batch, width)], [z_l]) of layer_gradients' network run by torch (to_torch):
+    each hidden layer's activation module's output and input."""
+    import torch
+
+    x, _ = insurance_batch()
+    config = NetConfig(depth=depth, width=32, activation=activation, init=init, weight_scale=scale)
+    model = to_torch(init_params(config, np.random.default_rng(0)), activation)
+    hs, zs = [], []
+
+    def keep(module, inputs, out):
+        zs.append(inputs[0].detach().numpy().copy())
+        hs.append(out.detach().numpy().copy())
+
+    for module in model:
+        if not isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(keep)
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    return x, hs, zs
+
+
+def band_heights(lf, gid: str) -> np.ndarray:
+    """Every y of the band `gid`'s polygons (its lower and upper edges, where drawn)."""
+    (band,) = [c for c in lf.fig.axes[0].collections if c.get_gid() == gid]
+    return np.concatenate([path.vertices[:, 1] for path in band.get_paths()] or [np.zeros(0)])
+
+
+@pytest.mark.parametrize("depth,scale,activation,init", [
+    (10, 1.0, "sigmoid", "xavier"), (50, 1.0, "relu", "xavier"), (50, 1.0, "relu", "he"),
+    (10, 5.0, "sigmoid", "normal"), (50, 3.0, "tanh", "xavier"), (20, 10.0, "leaky_relu", "normal"), (1, 0.1, "linear", "he"),
+])
+def test_activation_statistics_match_torchs_activations(depth, scale, activation, init):
+    lf = live.activation_statistics(mode="agg")
+    for name, value in dict(depth=depth, scale=scale, activation=activation, init=init).items():
+        lf.controls[name].value = value
+    _, hs, zs = torch_hidden_outputs(depth, scale, activation, init)
+    assert len(hs) == depth
+    sizes = [np.abs(h[h != 0]) for h in hs]  # exact zeros left out, as the figure says
+    quantiles = np.array([np.quantile(s, [0.05, 0.25, 0.5, 0.75, 0.95]) for s in sizes]).T  # (5, depth)
+    np.testing.assert_allclose(line_y(lf, "median"), log_safe(quantiles[2]), rtol=1e-9)
+    for gid, (lo, hi) in (("band_50", (1, 3)), ("band_90", (0, 4))):
+        heights = band_heights(lf, gid)
+        for q in (lo, hi):  # every layer's edges are among the polygon's heights
+            assert all(np.isclose(heights, v, rtol=1e-9).any() for v in quantiles[q]), (gid, q)
+    # Saturated: f' below 10% of its largest value, from torch's own functions; inactive: relu's z <= 0.
+    import torch
+
+    z = torch.from_numpy(np.stack(zs))
+    slope = {"sigmoid": lambda: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25,
+             "tanh": lambda: 1 - torch.tanh(z) ** 2}.get(activation)
+    expected_saturated = (slope() < 0.1).double().mean(dim=(1, 2)).numpy() if slope else np.zeros(depth)
+    expected_inactive = (z <= 0).double().mean(dim=(1, 2)).numpy() if activation == "relu" else np.zeros(depth)
+    np.testing.assert_allclose(line_y(lf, "saturated", ax=1), expected_saturated, atol=1e-12)
+    np.testing.assert_allclose(line_y(lf, "inactive", ax=1), expected_inactive, atol=1e-12)
+
+
+def test_activation_quantiles_leave_out_zeros_and_say_nan_for_a_silent_layer():
+    rng = np.random.default_rng(1)
+    h = rng.standard_normal((8, 5))
+    h[:3] = 0.0
+    silent = np.zeros((8, 5))
+    with_inf = h.copy()
+    with_inf[5, 0] = np.inf
+    found = live.activation_quantiles([h, silent, with_inf], qs=(0.0, 0.3, 0.5, 1.0))
+    nonzero = np.abs(h[h != 0])
+    np.testing.assert_allclose(found[:, 0], np.quantile(nonzero, [0.0, 0.3, 0.5, 1.0]), rtol=1e-12)
+    assert np.isnan(found[:, 1]).all()
+    assert found[-1, 2] == np.inf and np.isfinite(found[:-1, 2]).all()
+
+
+def test_activation_statistics_says_what_happened_to_the_signal():
+    lf = live.activation_statistics(mode="agg")
+    assert status(lf) == "median |h|: 0.5 at layer 1\n0.55 at layer 10" and status(lf, 1) == "0% saturated"
+    lf.controls["activation"].value = "relu"
+    lf.controls["depth"].value = 50
+    text = [t for t in lf.fig.axes[0].texts if t.get_visible()][0]
+    assert text.get_text().endswith("1.7e-09 at layer 50") and text.get_color() == live.DANGER  # shrank 1e8-fold
+    assert status(lf, 1).endswith("% inactive")
+    lf.controls["activation"].value = "linear"
+    assert status(lf, 1) == ""  # nothing to count: both lines lie at 0
+    lf.controls["depth"].value = 1
+    assert status(lf).startswith("median |h|: ") and "layer" not in status(lf)  # one layer: one number
+
+
+def test_forward_layers_is_the_forward_pass_numpy_layer_gradients_backpropagates_through():
+    from helpers.network import forward_layers, numpy_layer_gradients
+
+    x, y = insurance_batch()
+    params = init_params(NetConfig(depth=6, width=32, activation="tanh", init="xavier"), np.random.default_rng(0))
+    forward = forward_layers(params, x, "tanh")
+    grads = numpy_layer_gradients(params, x, y, "tanh")
+    assert len(forward.hs) == 7 and np.array_equal(forward.hs[0], x)
+    for z, expected in zip(forward.zs, grads.zs):
+        np.testing.assert_array_equal(z, expected)
+    _, torch_hs, _ = torch_hidden_outputs(6, 1.0, "tanh", "xavier")
+    for h, expected in zip(forward.hs[1:], torch_hs):
+        np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 4\)"):
+        forward_layers(params, x[:, :3], "tanh")
+    with pytest.raises(ValueError, match="unknown activation"):
+        forward_layers(params, x, "swish")
