@@ -1,4 +1,4 @@
-"""How fast the notebooks feel in a real JupyterLab in a real browser (headless Chromium).
+"""How fast the notebooks feel in a real JupyterLab, or in the classroom view, in a real browser (headless Chromium).
 
 For every notebooks/*.ipynb: the wall time of Run -> Run All Cells (click to every
 widget rendered and every figure drawn), and for every slider of every live figure the
@@ -11,6 +11,8 @@ Run from the repository root:
     python -m benchmarks.browser_latency                 # all notebooks, 15 presses per slider
     python -m benchmarks.browser_latency --presses 30 notebooks/02_sigmoid_saturation.ipynb
     python -m benchmarks.browser_latency --rounds 3      # three rounds, pooled
+    python -m benchmarks.browser_latency --ui present    # the classroom view (python course.py present)
+    python -m benchmarks.browser_latency --ui both       # JupyterLab, then the classroom view: side by side
 
 On a shared 2-core machine one round's medians can differ from the next by a third;
 with --rounds N the whole measurement runs N times (a fresh server and browser each)
@@ -19,8 +21,14 @@ N single-round medians shown beside them. Before and after each round the machin
 speed is taken with a fixed task (a bare Agg draw of a 30-point semilogy figure), so
 that rounds from a slow hour can be told from slow code.
 
-Prints a table and writes benchmarks/results/browser_latency.json. Uses the harness of
-the browser tests (tests/browser_harness.py): needs Chromium at /usr/bin/chromium.
+In the classroom view each notebook gets its own Voila server, started as `python course.py
+present NN` starts it, and the page is 1280 x 720; "Run All s" is then the time from asking
+for the page (Voila runs every cell before it shows it) to every widget drawn.
+
+Prints a table and writes benchmarks/results/browser_latency.json (the classroom view:
+browser_latency_present.json; --ui both writes both and prints the two medians of each
+slider side by side). Uses the harness of the browser tests (tests/browser_harness.py):
+needs Chromium at /usr/bin/chromium.
 """
 from __future__ import annotations
 
@@ -43,11 +51,13 @@ from matplotlib.figure import Figure
 from tests import browser_harness as bh
 
 RESULTS = bh.REPO_ROOT / "benchmarks" / "results" / "browser_latency.json"
+RESULTS_PRESENT = RESULTS.with_name("browser_latency_present.json")
 
 
 def _versions() -> dict:
     out = {}
-    for pkg in ("jupyterlab", "notebook", "ipywidgets", "ipympl", "ipykernel", "matplotlib", "torch", "playwright"):
+    for pkg in ("jupyterlab", "notebook", "voila", "ipywidgets", "ipympl", "ipykernel", "matplotlib", "torch",
+                "playwright"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -82,35 +92,63 @@ def _fmt(ms) -> str:
     return "-" if ms is None else f"{ms:.0f}"
 
 
+def _pages(notebooks: list[Path], ui: str, browser: bh.Browser):
+    """(notebook, its page, not yet opened, seconds its server took to start) for each notebook:
+    one JupyterLab server for all of them ("lab", "classic"), or in the classroom view
+    ("present") a Voila server for each, as `python course.py present` serves one notebook."""
+    if ui == "present":
+        for path in notebooks:
+            t0 = time.monotonic()
+            with bh.PresentServer(path) as server:
+                yield path, bh.PresentPage(browser, server), time.monotonic() - t0
+        return
+    t0 = time.monotonic()
+    with bh.LabServer() as server:
+        started = time.monotonic() - t0
+        for path in notebooks:
+            yield path, bh.NotebookPage(browser, server, path, ui=ui), started
+            started = 0.0  # counted once
+
+
+def _measure_sliders(page: bh.NotebookPage, presses: int) -> list[dict]:
+    """slider_latencies for every slider of every live figure of an opened, run page."""
+    rows = []
+    for fig in page.live_figures():
+        fig.scroll_into_view()
+        kind = "canvas" if fig.summary.get("canvases") else "img"
+        for slider in fig.sliders():
+            stats = bh.slider_latencies(fig, slider, presses)
+            stats.update(figure=fig.number, cell=fig.cell_index + 1, figure_kind=kind,
+                         pixel_read_ms=round(fig.pixel_read_ms(), 2))
+            for key in ("median_ms", "p90_ms", "max_ms"):
+                if stats[key] is not None:
+                    stats[key] = round(stats[key], 1)
+            stats["problems"] = [str(p) for p in page.take_problems()]
+            rows.append(stats)
+            print(f"  figure {fig.number} {stats['slider']!r}: median {_fmt(stats['median_ms'])} ms,"
+                  f" p90 {_fmt(stats['p90_ms'])} ms, misses {stats['misses']}", flush=True)
+    return rows
+
+
 def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
+    """One round: open and run each notebook in `ui`, then measure every slider. In the
+    classroom view "Run All s" is from asking for the page to every widget drawn (Voila
+    runs the notebook as it sends the page)."""
     results = []
     reference_before = reference_draw_ms()
     t_start = time.monotonic()
-    with bh.LabServer() as server, bh.Browser() as browser:
+    with bh.Browser() as browser:
         startup_s = time.monotonic() - t_start
-        for path in notebooks:
+        for path, page, server_s in _pages(notebooks, ui, browser):
+            startup_s += server_s
             print(f"{path.name}: opening in {ui} ...", flush=True)
-            page = bh.NotebookPage(browser, server, path, ui=ui)
             entry = {"notebook": path.name, "ui": ui, "sliders": []}
             try:
                 page.open()
                 page.run_all()
                 entry.update({k: round(v, 2) for k, v in page.timings.items()})
                 entry["problems_after_run_all"] = [str(p) for p in page.take_problems(settle_s=0.3)]
-                for fig in page.live_figures():
-                    fig.scroll_into_view()
-                    kind = "canvas" if fig.summary.get("canvases") else "img"
-                    for slider in fig.sliders():
-                        stats = bh.slider_latencies(fig, slider, presses)
-                        stats.update(figure=fig.number, cell=fig.cell_index + 1, figure_kind=kind,
-                                     pixel_read_ms=round(fig.pixel_read_ms(), 2))
-                        for key in ("median_ms", "p90_ms", "max_ms"):
-                            if stats[key] is not None:
-                                stats[key] = round(stats[key], 1)
-                        stats["problems"] = [str(p) for p in page.take_problems()]
-                        entry["sliders"].append(stats)
-                        print(f"  figure {fig.number} {stats['slider']!r}: median {_fmt(stats['median_ms'])} ms,"
-                              f" p90 {_fmt(stats['p90_ms'])} ms, misses {stats['misses']}", flush=True)
+                entry["sliders"] = _measure_sliders(page, presses)
             except Exception as err:  # keep measuring the other notebooks
                 entry["error"] = repr(err)
                 print(f"  error: {err!r}", file=sys.stderr, flush=True)
@@ -120,6 +158,7 @@ def measure(notebooks: list[Path], presses: int, ui: str = "lab") -> dict:
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.browser_latency", *sys.argv[1:]]),
+        "ui": ui,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "versions": _versions(),
         "presses_per_slider": presses,
@@ -184,13 +223,64 @@ def print_table(report: dict) -> None:
           f" reference Agg draw {ref['before']} ms before, {ref['after']} ms after")
 
 
+def slider_medians(report: dict) -> dict:
+    """(notebook, figure, slider) -> median ms: pooled over the rounds if there were several."""
+    if "pooled" in report:
+        return {(r["notebook"], r["figure"], r["slider"]): r["median_ms"] for r in report["pooled"]}
+    return {(nb["notebook"], s["figure"], s["slider"]): s["median_ms"]
+            for nb in report["notebooks"] for s in nb["sliders"]}
+
+
+def print_side_by_side(lab: dict, present: dict) -> None:
+    """One row per slider: its median keypress-to-pixels latency in JupyterLab and in the
+    classroom view (a slider only one of them has shows "-" for the other)."""
+    lab_ms, present_ms = slider_medians(lab), slider_medians(present)
+    print(f"\n{'notebook':<34} {'fig':>3} {'slider':<24} {'lab ms':>7} {'present ms':>10}")
+    for key in list(lab_ms) + [k for k in present_ms if k not in lab_ms]:
+        notebook, figure, slider = key
+        print(f"{notebook:<34} {figure:>3} {slider[:24]:<24} {_fmt(lab_ms.get(key)):>7}"
+              f" {_fmt(present_ms.get(key)):>10}")
+
+
+def run_rounds(notebooks: list[Path], presses: int, rounds: int, ui: str) -> dict:
+    """`rounds` measurements in `ui`, each printed; one report (presses pooled if several)."""
+    reports = []
+    for i in range(rounds):
+        if rounds > 1:
+            print(f"round {i + 1} of {rounds} ({ui})", flush=True)
+        reports.append(measure(notebooks, presses, ui))
+        print_table(reports[-1])
+    report = reports[0]
+    if rounds > 1:
+        report = {key: value for key, value in reports[0].items() if key != "notebooks"}
+        report.update(rounds=[r["notebooks"] for r in reports], pooled=pooled(reports),
+                      reference_draw_ms=[r["reference_draw_ms"] for r in reports],
+                      total_s=round(sum(r["total_s"] for r in reports), 2))
+        print_pooled(report)
+    return report
+
+
+def results_path(out: Path | None, ui: str, both: bool) -> Path:
+    """Where a report goes: --out, else browser_latency.json (JupyterLab, Notebook 7) or
+    browser_latency_present.json (the classroom view). With --ui both, --out names the
+    JupyterLab file and the classroom view's goes beside it with "_present" added."""
+    if ui != "present":
+        return out or RESULTS
+    if out is None:
+        return RESULTS_PRESENT
+    return out.with_name(f"{out.stem}_present{out.suffix}") if both else out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
     ap.add_argument("--presses", type=int, default=15, help="arrow-key presses per slider (default 15)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement, pool the presses")
-    ap.add_argument("--ui", choices=("lab", "classic"), default="lab")
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS.relative_to(bh.REPO_ROOT)})")
+    ap.add_argument("--ui", choices=("lab", "classic", "present", "both"), default="lab",
+                    help="present: the classroom view (Voila); both: lab, then present, side by side")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"JSON file (default {RESULTS.relative_to(bh.REPO_ROOT)}, "
+                         f"{RESULTS_PRESENT.relative_to(bh.REPO_ROOT)} for the classroom view)")
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error(f"--rounds must be at least 1, got {args.rounds}")
@@ -200,22 +290,16 @@ def main(argv=None) -> int:
     notebooks = bh.select_notebooks(args.notebooks)
     if isinstance(notebooks, int):
         return notebooks
-    rounds = []
-    for i in range(args.rounds):
-        if args.rounds > 1:
-            print(f"round {i + 1} of {args.rounds}", flush=True)
-        rounds.append(measure(notebooks, args.presses, args.ui))
-        print_table(rounds[-1])
-    report = rounds[0]
-    if args.rounds > 1:
-        report = {key: value for key, value in rounds[0].items() if key != "notebooks"}
-        report.update(rounds=[r["notebooks"] for r in rounds], pooled=pooled(rounds),
-                      reference_draw_ms=[r["reference_draw_ms"] for r in rounds],
-                      total_s=round(sum(r["total_s"] for r in rounds), 2))
-        print_pooled(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    both = args.ui == "both"
+    reports = {}
+    for ui in ("lab", "present") if both else (args.ui,):
+        reports[ui] = run_rounds(notebooks, args.presses, args.rounds, ui)
+        out = results_path(args.out, ui, both)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(reports[ui], indent=2) + "\n")
+        print(f"wrote {out}")
+    if both:
+        print_side_by_side(reports["lab"], reports["present"])
     return 0
 
 

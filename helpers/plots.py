@@ -178,8 +178,12 @@ def _show_pyplot_figures_styled(styled: bool) -> None:
     shell = get_ipython()
     if shell is None or not hasattr(shell, "display_formatter"):
         return
-    import matplotlib.pyplot  # noqa: F401  (sets up the inline backend, whose PNG formatter this replaces)
     from IPython.core.pylabtools import select_figure_formats
+    from matplotlib import pyplot
+
+    # pyplot loads its backend with the first figure, and the inline backend, once loaded, puts
+    # IPython's own PNG formatter back over the one set here: load it first.
+    pyplot.switch_backend(matplotlib.get_backend())
 
     formatter = shell.display_formatter.formatters["image/png"]
     if styled:

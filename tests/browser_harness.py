@@ -3,10 +3,12 @@
 Regenerate the screenshots in docs/screenshots/ -- one command, from the repository root:
 
     python -m tests.browser_harness --screenshots
+    python -m tests.browser_harness --present --screenshots   # the classroom view: <notebook>-present.png
 
 Other commands built on this module:
 
     python -m pytest -m browser tests/test_browser.py   # Run All + every control, in Lab and Notebook 7
+    python -m pytest tests/test_present.py              # the classroom view (python course.py present)
     python -m benchmarks.browser_latency                 # Run All wall time, keypress-to-pixels latency
 
 What it does, piece by piece:
@@ -28,13 +30,20 @@ What it does, piece by piece:
   ``toDataURL()``; an img's decoded pixels), and measures keypress-to-new-pixels
   latency in the page (keydown event timestamp -> first animation frame whose figure
   pixels differ).
+- ``PresentServer`` serves one notebook in the classroom view (Voila, started with the
+  command and environment of ``helpers.present``, HOME and MPLBACKEND as above), and
+  ``PresentPage`` opens it at 1280 x 720: loading the page runs every cell, so there is
+  no Run All; the live figures, controls, problems and latency work as in JupyterLab
+  (Voila's page uses the same cell and widget markup). ``displayed_scale`` measures how
+  large the browser shows each figure relative to its own pixels.
 - Problems are collected from four places: the DOM (stderr / error outputs, "Error
   displaying widget", a traceback, helpers.widgets' "Could not update:"), every
   message the kernel sends over the websocket (``error`` messages and ``stderr``
   streams -- this catches a traceback from a slider callback that JupyterLab files in
   its log console, away from the notebook), uncaught JavaScript exceptions from the
   widget front ends, and JupyterLab's "Select Kernel" dialog (a notebook saved without
-  a kernelspec).
+  a kernelspec). In the classroom view also Voila's log: a cell that raised while Voila
+  made the page (the page shows only "There was an error when executing cell [n]").
 
 Environment: ``COURSE_NOTEBOOKS_DIR`` points the tests, the benchmark and the
 screenshot command at another folder of notebooks (default: ``notebooks/``);
@@ -49,6 +58,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -60,6 +70,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
+
+from helpers.present import present_env, voila_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
@@ -79,10 +91,16 @@ CHROMIUM_ARGS = [
 # figure holds the image (the second is the rubber-band overlay); an img is the
 # ipywidgets.Image fallback or an inline plot inside an Output widget.
 FIGURE_JS_SELECTOR = ".jupyter-matplotlib-canvas-div > canvas:first-child, img"
-# Text in any output that means a student would see something broken. The last one is
-# how helpers.widgets.LiveFigure reports an exception in a control's callback (it shows
-# the message under the figure instead of a traceback).
-DOM_FAILURE_TEXTS = ("Error displaying widget", "Traceback (most recent call last)", "Could not update:")
+# Text in any output that means a student would see something broken. "Could not update:"
+# is how helpers.widgets.LiveFigure reports an exception in a control's callback (it shows
+# the message under the figure instead of a traceback); the last two are what Voila shows
+# in place of a cell's error (it hides the traceback) or of its own failure.
+DOM_FAILURE_TEXTS = ("Error displaying widget", "Traceback (most recent call last)", "Could not update:",
+                     "There was an error when executing cell", "An exception occurred at the server")
+# What Voila logs when a cell raises while it renders the page. It stops there: the cells
+# after it are not run and not shown. (It drops every cell's stderr from the page, so the
+# log is also the only place a notebook's own error is seen in full.)
+VOILA_LOG_FAILURES = ("Error at server while executing cell", "CellExecutionError", "Uncaught exception")
 
 # An uncaught JavaScript exception whose stack passes through the code of these front-end
 # extensions is a problem of the notebook's widgets; others belong to JupyterLab itself.
@@ -161,20 +179,162 @@ _USER_SETTINGS = {
 }
 
 
-class LabServer:
+def _descendants(pid: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of every process below `pid`, from Linux's /proc. Jupyter starts
+    each kernel in a session of its own, so signalling the server's group misses them."""
+    found, todo = [], [pid]
+    while todo:
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = [int(x) for x in children.read_text().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                found.append((kid, _cmdline(kid)))
+                todo.append(kid)
+    return found
+
+
+def _signal_group(pid: int, sig: int, group: bool = True) -> None:
+    """Send `sig` to the process group `pid` leads (or to `pid` alone); gone already is fine."""
+    try:
+        (os.killpg if group else os.kill)(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+class _ServerProcess:
+    """What the JupyterLab and the Voila server share: a throw-away HOME (Jupyter, IPython
+    and matplotlib write there), a log file, a free port on loopback (a new one if another
+    process took it first), and a stop that leaves no process behind, kernels included."""
+
+    name = "server"
+
+    def __init__(self, prefix: str):
+        self.port: Optional[int] = None
+        self.proc: Optional[subprocess.Popen] = None
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        self.home = self.tmp / "home"
+        self.log_path = self.tmp / f"{self.name}.log"
+        self._log = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _home_env(self, env: dict) -> dict:
+        """`env` with HOME and every Jupyter / IPython / matplotlib folder in the temp HOME."""
+        env = dict(env)
+        env.pop("MPLBACKEND", None)  # inherited by the kernels, it would silence every figure
+        for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+            env.pop(name, None)
+        env.update(
+            HOME=str(self.home),
+            JUPYTER_CONFIG_DIR=str(self.home / ".jupyter"),
+            JUPYTER_DATA_DIR=str(self.home / ".local/share/jupyter"),
+            JUPYTER_RUNTIME_DIR=str(self.home / ".local/share/jupyter/runtime"),
+            IPYTHONDIR=str(self.home / ".ipython"),
+            MPLCONFIGDIR=str(self.home / ".config/matplotlib"),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        return env
+
+    def _prepare(self) -> dict:
+        """Make the folders the server needs; return its environment."""
+        raise NotImplementedError
+
+    def _command(self) -> list[str]:
+        """The command that starts the server on self.port."""
+        raise NotImplementedError
+
+    def _cwd(self) -> Path:
+        raise NotImplementedError
+
+    def _answering(self) -> bool:
+        """Whether the server answers HTTP yet (must not start any work in it)."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60):
+        env = self._prepare()
+        # matplotlib builds its font cache on first import in a new MPLCONFIGDIR and says
+        # so on stderr; do that now, beside the server start, not inside a notebook cell.
+        warm = subprocess.Popen(
+            [sys.executable, "-c", "import matplotlib.font_manager"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        last_error = ""
+        for _attempt in range(3):
+            self.port = free_port()
+            self._log = open(self.log_path, "ab")
+            # A session of its own: stop() signals the server's whole process group.
+            self.proc = subprocess.Popen(self._command(), cwd=self._cwd(), env=env, stdout=self._log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self._answering():
+                    warm.wait(timeout=120)
+                    return self
+                time.sleep(0.2)
+            last_error = self.log_tail()
+            self._terminate()
+        warm.wait(timeout=120)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start; log tail:\n{last_error}")
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def _terminate(self) -> None:
+        """SIGTERM to the server's process group (the server then shuts its kernels down),
+        SIGKILL if it takes longer than 15 s, then SIGKILL to any process it started that
+        is still there (the same pid running the same command)."""
+        if self.proc and self.proc.poll() is None:
+            started = _descendants(self.proc.pid)
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+            for pid, cmdline in started:
+                if cmdline and _cmdline(pid) == cmdline:
+                    _signal_group(pid, signal.SIGKILL, group=False)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        self._terminate()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class LabServer(_ServerProcess):
     """A JupyterLab server on loopback, serving a temporary copy of the notebooks."""
 
+    name = "jupyterlab"
+
     def __init__(self, notebooks: Optional[Path] = None, repo_root: Path = REPO_ROOT):
+        super().__init__("course-lab-")
         self.source_notebooks = Path(notebooks or notebooks_dir())
         self.repo_root = repo_root
         self.token = secrets.token_hex(16)
-        self.port: Optional[int] = None
-        self.proc: Optional[subprocess.Popen] = None
-        self.tmp = Path(tempfile.mkdtemp(prefix="course-lab-"))
-        self.home = self.tmp / "home"
         self.root = self.tmp / "root"
-        self.log_path = self.tmp / "jupyterlab.log"
-        self._log = None
 
     # -- layout
     def _prepare(self) -> dict:
@@ -189,19 +349,7 @@ class LabServer:
             self.root / "notebooks",
             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
         )
-        env = dict(os.environ)
-        env.pop("MPLBACKEND", None)
-        env.update(
-            HOME=str(self.home),
-            JUPYTER_CONFIG_DIR=str(self.home / ".jupyter"),
-            JUPYTER_DATA_DIR=str(self.home / ".local/share/jupyter"),
-            JUPYTER_RUNTIME_DIR=str(self.home / ".local/share/jupyter/runtime"),
-            IPYTHONDIR=str(self.home / ".ipython"),
-            MPLCONFIGDIR=str(self.home / ".config/matplotlib"),
-            PYTHONDONTWRITEBYTECODE="1",
-        )
-        env.pop("JUPYTERLAB_SETTINGS_DIR", None)
-        env.pop("JUPYTERLAB_WORKSPACES_DIR", None)
+        env = self._home_env(os.environ)
         settings = self.home / ".jupyter" / "lab" / "user-settings"
         for rel, content in _USER_SETTINGS.items():
             path = settings / rel
@@ -209,49 +357,28 @@ class LabServer:
             path.write_text(json.dumps(content))
         return env
 
-    def start(self, timeout: float = 60) -> "LabServer":
-        env = self._prepare()
-        # matplotlib builds its font cache on first import in a new MPLCONFIGDIR and says
-        # so on stderr; do that now, beside the server start, not inside a notebook cell.
-        warm = subprocess.Popen(
-            [sys.executable, "-c", "import matplotlib.font_manager"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        last_error = ""
-        for _attempt in range(3):
-            self.port = free_port()
-            self._log = open(self.log_path, "ab")
-            cmd = [
-                sys.executable, "-m", "jupyterlab",
-                "--no-browser", "--allow-root",
-                "--ip", "127.0.0.1", "--port", str(self.port),
-                f"--IdentityProvider.token={self.token}",
-                "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.root}",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            ]
-            self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    self.api("GET", "/api/status")
-                    warm.wait(timeout=120)
-                    return self
-                except (urllib.error.URLError, ConnectionError, OSError):
-                    time.sleep(0.2)
-            last_error = self.log_tail()
-            self._terminate()
-        warm.wait(timeout=120)
-        self.stop()
-        raise RuntimeError(f"JupyterLab did not start; log tail:\n{last_error}")
+    def _command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root",
+            "--ip", "127.0.0.1", "--port", str(self.port),
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+
+    def _cwd(self) -> Path:
+        return self.root
+
+    def _answering(self) -> bool:
+        try:
+            self.api("GET", "/api/status")
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
 
     # -- REST
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def api(self, method: str, path: str, timeout: float = 10):
         req = urllib.request.Request(
             self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"}
@@ -287,36 +414,62 @@ class LabServer:
         except (urllib.error.URLError, OSError):
             pass
 
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
     # -- stop
-    def _terminate(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self._log:
-            self._log.close()
-            self._log = None
-
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.shutdown_kernels()
-        self._terminate()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().stop()
 
-    def __enter__(self):
-        return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
+class PresentServer(_ServerProcess):
+    """Voila serving one notebook in the classroom view, started with the command and the
+    environment `python course.py present` uses (helpers.present), plus --no-browser, a
+    port and loopback. Voila serves the notebook itself (it never writes to it) at "/".
+    Asking for "/" starts a kernel and runs every cell, so the start only asks for a
+    static file."""
+
+    name = "voila"
+
+    def __init__(self, notebook: Path | str, dark: bool = False):
+        super().__init__("course-present-")
+        self.notebook = Path(notebook).resolve()
+        self.dark = dark
+        self._log_read = 0
+
+    def _prepare(self) -> dict:
+        self.home.mkdir()
+        return self._home_env(present_env(self.dark, base=os.environ))
+
+    def _command(self) -> list[str]:
+        extra = ("--no-browser", "--port", str(self.port), "--Voila.ip=127.0.0.1", "--Voila.port_retries=0")
+        return voila_command(self.notebook, self.dark, extra)
+
+    def _cwd(self) -> Path:
+        return REPO_ROOT  # as helpers.present runs it
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/"
+
+    def _answering(self) -> bool:
+        try:
+            urllib.request.urlopen(self.base_url + "/voila/static/extension.js", timeout=5).close()
+        except urllib.error.HTTPError:
+            pass  # it answered, even if not with that file
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+        return True
+
+    def new_log(self) -> str:
+        """What the server wrote to its log since the last call."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_read)
+                text = f.read()
+        except OSError:
+            return ""
+        self._log_read += len(text)
+        return text.decode(errors="replace")
 
 
 # --------------------------------------------------------------------------- browser
@@ -537,8 +690,12 @@ _JS_CELL_SUMMARY = """(cells, [figSel, ownSel]) => cells.map((cell, i) => {
   const out = cell.querySelector('.jp-Cell-outputArea');
   if (!out) return {index: i, figures: 0};
   const notOwn = e => !e.closest(ownSel);
+  // Voila's page (the classroom template) wraps each notebook cell in <div cell-index="n">,
+  // 1-based over all cells; JupyterLab has no such attribute.
+  const wrapper = cell.closest('[cell-index]');
   return {
     index: i,
+    notebookCell: wrapper ? Number(wrapper.getAttribute('cell-index')) - 1 : null,
     widgets: out.querySelectorAll('.jupyter-widgets').length,
     figures: out.querySelectorAll(figSel).length,
     canvases: out.querySelectorAll('.jupyter-matplotlib-canvas-div > canvas:first-child').length,
@@ -549,6 +706,21 @@ _JS_CELL_SUMMARY = """(cells, [figSel, ownSel]) => cells.map((cell, i) => {
     radios: Array.from(out.querySelectorAll('.widget-radio-box')).filter(notOwn).length,
   };
 })"""
+
+
+_JS_CANVAS_GEOMETRY = """out => {
+  const c = out.querySelector('.jupyter-matplotlib-canvas-div > canvas:first-child');
+  if (!c) return null;
+  // The page's content box: Voila's #rendered_cells, or the output area in JupyterLab.
+  const box = document.querySelector('#rendered_cells') || out;
+  const style = getComputedStyle(box);
+  const r = c.getBoundingClientRect();
+  return {
+    intrinsic: c.width / (window.devicePixelRatio || 1), displayed: r.width,
+    content: box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+    scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth,
+  };
+}"""
 
 
 # --------------------------------------------------------------------------- controls
@@ -805,6 +977,12 @@ class LiveFigure:
     def __repr__(self) -> str:
         return f"<figure {self.number} (cell {self.cell_index + 1})>"
 
+    @property
+    def notebook_cell(self) -> Optional[int]:
+        """The figure's cell, 0-based among all cells of the notebook file, where the page
+        says (Voila); None in JupyterLab, where cell_index counts the code cells."""
+        return self.summary.get("notebookCell")
+
     def controls(self) -> list[Control]:
         out = self.output
         own = f":not({FIGURE_OWN_CONTROLS} *)"
@@ -838,6 +1016,12 @@ class LiveFigure:
           for (let i = 0; i < n; i++) FIGURE_PIXELS(out, sel);
           return (performance.now() - t0) / n;
         }"""), [FIGURE_JS_SELECTOR, repeats]))
+
+    def geometry(self) -> Optional[dict]:
+        """How the figure's ipympl canvas sits on the page (CSS px): its own width in pixels
+        (canvas.width / devicePixelRatio), its displayed width, the page's content width
+        and whether the page scrolls sideways; None for a figure without a canvas."""
+        return self._handle().evaluate(_JS_CANVAS_GEOMETRY)
 
     def drawn(self) -> bool:
         return bool(self._handle().evaluate(_JS_FIGURES_DRAWN, FIGURE_JS_SELECTOR))
@@ -913,8 +1097,10 @@ class LiveFigure:
 class NotebookPage:
     """A notebook opened in JupyterLab ("lab") or the Notebook 7 interface ("classic")."""
 
+    UIS = ("lab", "classic")
+
     def __init__(self, browser: Browser, server: LabServer, notebook: Path | str, ui: str = "lab"):
-        assert ui in ("lab", "classic")
+        assert ui in self.UIS
         self.browser, self.server, self.notebook, self.ui = browser, server, Path(notebook), ui
         self.page = None
         self.problems: list[Problem] = []
@@ -1108,6 +1294,131 @@ class NotebookPage:
         return "\n".join(self.page.locator(".jp-Notebook .jp-OutputArea-output").all_text_contents())
 
 
+# --------------------------------------------------------------------------- classroom view
+PRESENT_VIEWPORT = (1280, 720)  # the projector the classroom view is laid out for
+
+# A page's background and a canvas corner, as WCAG relative luminance (0 black .. 1 white).
+_JS_LUMINANCE_FN = """rgb => {
+  const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
+}"""
+
+_JS_BODY_BACKGROUND = f"""() => {{
+  const lum = {_JS_LUMINANCE_FN};
+  const color = getComputedStyle(document.body).backgroundColor;
+  const rgba = (color.match(/[0-9.]+/g) || []).map(Number);
+  return {{color, alpha: rgba.length > 3 ? rgba[3] : 1, luminance: lum(rgba)}};
+}}"""
+
+_JS_CANVAS_CORNER = f"""(out, inset) => {{
+  const lum = {_JS_LUMINANCE_FN};
+  const c = out.querySelector('.jupyter-matplotlib-canvas-div > canvas:first-child');
+  if (!c) return null;
+  const d = c.getContext('2d').getImageData(inset, inset, 1, 1).data;
+  return {{rgba: Array.from(d), alpha: d[3] / 255, luminance: lum(d)}};
+}}"""
+
+
+class PresentPage(NotebookPage):
+    """A notebook in the classroom view (Voila, PresentServer), at 1280 x 720.
+
+    There is no Run All: loading the page runs every cell on the server, and Voila shows
+    the page (#rendered_cells) when the last one is done; then the browser connects to
+    the kernel and draws the widgets. open() waits for all of that, so that live_figures(),
+    the controls, take_problems() and slider_latencies() work as in JupyterLab.
+    """
+
+    UIS = ("present",)
+
+    def __init__(self, browser: Browser, server: PresentServer):
+        super().__init__(browser, server, server.notebook, ui="present")
+
+    def open(self, timeout: float = RUN_ALL_TIMEOUT_S) -> "PresentPage":
+        self.page = self.browser.context.new_page()
+        self.page.set_viewport_size({"width": PRESENT_VIEWPORT[0], "height": PRESENT_VIEWPORT[1]})
+        self.page.on("websocket", self._on_ws)
+        self.page.on("pageerror", self._on_pageerror)
+        t0 = time.monotonic()
+        # Voila sends the page cell by cell as it runs them: the document is complete
+        # once the last cell has run.
+        self.page.goto(self.server.url, wait_until="domcontentloaded", timeout=timeout * 1000)
+        self.page.locator("#rendered_cells").wait_for(state="visible", timeout=timeout * 1000)
+        self.timings["page_shown_s"] = time.monotonic() - t0
+        self.wait_kernel_ready()
+        self.timings["open_to_kernel_ready_s"] = time.monotonic() - t0
+        self.wait_widgets_rendered(t0 + timeout)
+        self.timings["run_all_s"] = time.monotonic() - t0
+        return self
+
+    def run_all(self, timeout: float = RUN_ALL_TIMEOUT_S) -> float:
+        """Nothing to do: open() loaded the page, which ran every cell. Returns the seconds
+        from asking for the page to every widget drawn."""
+        return self.timings["run_all_s"]
+
+    def close(self) -> None:
+        if self.page and not self.page.is_closed():
+            self.page.close()  # the server, one per notebook, goes with its kernel
+
+    def _status_idle(self) -> bool:
+        # No status bar: the kernel's own messages, once the page's connection has its reply.
+        return self.kernel_info_seen and self.kernel_status == "idle"
+
+    def prompts(self) -> list[str]:
+        return []  # the classroom view shows no code, so no prompts
+
+    def _dom_problems(self) -> None:
+        super()._dom_problems()
+        # Voila hides a failing cell's traceback and stops running the notebook there.
+        lines = self.server.new_log().splitlines()
+        failed = [i for i, line in enumerate(lines) if any(text in line for text in VOILA_LOG_FAILURES)]
+        if failed:  # one problem: what Voila said, from its first such line on
+            self.problems.append(Problem("server", "Voila's log: " + "\n".join(
+                line[:300] for line in lines[failed[0]:failed[0] + 40])))
+
+    def body_background(self) -> dict:
+        """The page's background colour: {'color', 'alpha', 'luminance'}."""
+        return self.page.evaluate(_JS_BODY_BACKGROUND)
+
+    def canvas_corner(self, fig: LiveFigure, inset: int = 2) -> Optional[dict]:
+        """The figure's own pixel `inset` px in from its top-left corner: {'rgba', 'alpha',
+        'luminance'}; None without a canvas."""
+        return fig.output.evaluate(_JS_CANVAS_CORNER, inset)
+
+    def visible_count(self, selector: str) -> int:
+        """How many elements matching `selector` take up space on the page."""
+        return self.page.evaluate("""sel => Array.from(document.querySelectorAll(sel)).filter(
+          e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden').length""", selector)
+
+    def cell_text(self, notebook_cell: int) -> str:
+        """The visible text of one cell of the notebook file (0-based), as the page shows it."""
+        wrappers = self.page.locator(f'[cell-index="{notebook_cell + 1}"]')
+        return "\n".join(t for t in wrappers.evaluate_all("ws => ws.map(w => w.innerText.trim())") if t)
+
+    def screenshot(self, path: Path, figure: Optional[LiveFigure] = None) -> None:
+        """The view as the projector shows it, scrolled so that the controls of `figure`
+        (default: the first live figure) are at the top of the screen."""
+        figures = self.live_figures()
+        fig = figure or (figures[0] if figures else None)
+        if fig is not None:
+            fig.output.evaluate("e => e.scrollIntoView({block: 'start'})")
+            self.page.mouse.move(0, 0)  # the figure's toolbar shows while the pointer is over it
+            fig.wait_still()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), animations="disabled")
+
+
+def displayed_scale(page: NotebookPage) -> dict[int, float]:
+    """For each live figure with an ipympl canvas, by its number: displayed CSS width over
+    the canvas's own width in CSS pixels (1.0: one figure pixel per screen pixel; below 1
+    the browser shrank the figure, and its text with it)."""
+    scales = {}
+    for fig in page.live_figures():
+        g = fig.geometry()
+        if g and g["intrinsic"]:
+            scales[fig.number] = g["displayed"] / g["intrinsic"]
+    return scales
+
+
 # --------------------------------------------------------------------------- reports
 def percentile(values: list[float], q: float) -> Optional[float]:
     """Linear-interpolated percentile (q in 0..100); None for no values."""
@@ -1172,9 +1483,36 @@ def take_screenshots(notebooks: list[Path], out_dir: Path = SCREENSHOT_DIR) -> l
     return written
 
 
+def take_present_screenshots(notebooks: list[Path], out_dir: Path = SCREENSHOT_DIR) -> list[Path]:
+    """Open each notebook in the classroom view (one Voila server each) at 1280 x 720 and
+    save <out_dir>/<notebook stem>-present.png: the screen with the first live figure's
+    controls at the top. A notebook without live figures gets none."""
+    written = []
+    with Browser() as browser:
+        for nb in notebooks:
+            with PresentServer(nb) as server:
+                page = PresentPage(browser, server).open()
+                try:
+                    problems = page.take_problems(settle_s=0.3)
+                    if problems:
+                        print(f"warning: {nb.name}: " + "\n".join(map(str, problems)), file=sys.stderr)
+                    if not page.live_figures():
+                        print(f"{nb.name}: no live figure, no screenshot")
+                        continue
+                    path = out_dir / f"{nb.stem}-present.png"
+                    page.screenshot(path)
+                    written.append(path)
+                    print(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+                finally:
+                    page.close()
+    return written
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--screenshots", action="store_true", help="write docs/screenshots/<notebook>-<n>.png")
+    ap.add_argument("--present", action="store_true",
+                    help="with --screenshots: the classroom view instead, <notebook>-present.png")
     ap.add_argument("--out", type=Path, default=SCREENSHOT_DIR, help="folder for the PNGs")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
     args = ap.parse_args(argv)
@@ -1184,7 +1522,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     notebooks = select_notebooks(args.notebooks)
     if isinstance(notebooks, int):
         return notebooks
-    take_screenshots(notebooks, args.out)
+    (take_present_screenshots if args.present else take_screenshots)(notebooks, args.out)
     return 0
 
 
