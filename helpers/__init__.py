@@ -6,9 +6,10 @@ Data flows one way: slider -> compute -> plot update -> canvas.
   rnn, recurrent, gated, clipping, cliff, health
 - data: data (the insurance data set), tasks (long-range sequence tasks)
 - training: short torch training loops with per-layer diagnostics; progress
-- plots: drawing on a given Axes
+- plots: drawing on a given Axes, and the figure style (notebook or projector scale, light or dark)
 - widgets, live: sliders, the live-figure pattern, and the course's live figures
 - environment, execute: checking a machine, storing notebooks executed
+- present: a notebook as a classroom view in Voila (python course.py present NN)
 
 Conventions, the same in every module (tests/test_conventions.py pins each):
 

@@ -31,7 +31,7 @@ from helpers.plots import (DANGER, LOG_CEIL, MEASURED, PALETTE, SECOND, SMALLEST
 from helpers.rnn import RECURRENT_INITS, init_rnn, output_loss, pascanu_bound, rnn_bptt, rnn_forward, scalar_bptt
 from helpers.sequence import INPUT_SCALE
 from helpers.tasks import make_tense_task
-from helpers.widgets import (LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
+from helpers.widgets import (FIXED, LiveFigure, activation_dropdown, choice_dropdown, choice_slider, count_slider,
                              depth_slider, float_slider, init_dropdown, live_figure, switch,
                              weight_scale_slider)
 
@@ -575,7 +575,7 @@ def _cliff_surface() -> np.ndarray:
 
     Rows are b upwards, columns w. Computed on the first call only: a slider move
     recomputes the two short descents, never the surface; and coloured in advance, the
-    image costs a plain copy each time the figure repaints it.
+    image costs a plain copy whenever the figure renders its background.
     """
     w_lo, w_hi, b_lo, b_hi = CLIFF_WINDOW
     w, b = np.meshgrid(np.linspace(w_lo, w_hi, CLIFF_GRID), np.linspace(b_lo, b_hi, CLIFF_GRID))
@@ -599,9 +599,9 @@ def cliff_descent(mode: str | None = None, steps: int = CLIFF_STEPS) -> LiveFigu
         ax_map, ax_loss = axes
         label(ax_map, "recurrent weight w", "bias b", "Error surface E(w, b)")
         ax_map.grid(False)
-        # Above the ticks (zorder 0.5), as it is when a live update repaints it over the background.
+        # Never changed by a move: part of the kept background (FIXED), so a move does not repaint it.
         ax_map.imshow(_cliff_surface(), origin="lower", extent=CLIFF_WINDOW, aspect="auto", interpolation="nearest",
-                      zorder=1)
+                      zorder=1, gid=FIXED)
         colours = ScalarMappable(LogNorm(*CLIFF_ERROR_RANGE), CLIFF_COLOURS)
         ax_map.figure.colorbar(colours, ax=ax_map, label="E (log scale)", pad=0.02)
         label(ax_loss, "step", "error E", "Error at each step", log_y=True, integer_x=True)

@@ -200,11 +200,16 @@ def canvas_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+# The gid of an artist no update changes (a precomputed surface, say): it is rendered into
+# the kept background once, instead of being painted again on every move.
+FIXED = "fixed"
+
+
 def data_artists(ax) -> list[Artist]:
     """The artists of `ax` a live update may change: lines, patches, images, collections,
-    texts; in drawing order (by zorder)."""
+    texts, except those whose gid is FIXED; in drawing order (by zorder)."""
     children = [*ax.collections, *ax.patches, *ax.lines, *ax.images, *ax.texts]
-    return sorted(children, key=lambda a: a.get_zorder())
+    return sorted((a for a in children if a.get_gid() != FIXED), key=lambda a: a.get_zorder())
 
 
 def figure_key(fig: Figure) -> tuple:
