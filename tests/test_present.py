@@ -285,3 +285,25 @@ def test_dark_view(dark_view):
         assert corner is not None, f"{fig!r}: no ipympl canvas"
         assert corner["alpha"] == 1 and corner["luminance"] < DARK_LUMINANCE, \
             f"{fig!r}: the figure's corner pixel is not opaque and dark: {corner}"
+
+
+# --------------------------------------------------------------------------- offline
+def test_the_view_fetches_nothing_from_the_network(present_browser):
+    """Every request the page makes while it loads and draws goes to the local Voila server."""
+    path = LIVE_NOTEBOOKS[0]
+    requests = []
+
+    def record(request):
+        requests.append(request.url)
+
+    present_browser.context.on("request", record)
+    server, page = _open_view(present_browser, path)
+    try:
+        _check_open(page)
+        local = (f"http://127.0.0.1:{server.port}/", "data:", "blob:")
+        elsewhere = sorted({url for url in requests if not url.startswith(local)})
+        assert requests and not elsewhere, _report(page, "requests to other hosts", elsewhere)
+    finally:
+        present_browser.context.remove_listener("request", record)
+        page.close()
+        server.stop()
