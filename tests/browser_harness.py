@@ -1468,19 +1468,28 @@ def take_screenshots(notebooks: list[Path], out_dir: Path = SCREENSHOT_DIR) -> l
             page = NotebookPage(browser, server, nb).open()
             try:
                 page.run_all()
-                problems = page.take_problems(settle_s=0.3)
-                if problems:
-                    print(f"warning: {nb.name}: " + "\n".join(map(str, problems)), file=sys.stderr)
-                for old in out_dir.glob(f"{nb.stem}-*.png"):
+                _warn_problems(page, nb)
+                for old in out_dir.glob(f"{nb.stem}-[0-9]*.png"):  # not the classroom view's
                     old.unlink()
                 for fig in page.live_figures(with_controls_only=False):
                     path = out_dir / f"{nb.stem}-{fig.number}.png"
                     fig.screenshot(path)
-                    written.append(path)
-                    print(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+                    written.append(_announce(path))
             finally:
                 page.close()
     return written
+
+
+def _warn_problems(page: "NotebookPage", nb: Path) -> None:
+    """Print what went wrong on a page being photographed (the tests fail on it; a picture need not)."""
+    problems = page.take_problems(settle_s=0.3)
+    if problems:
+        print(f"warning: {nb.name}: " + "\n".join(map(str, problems)), file=sys.stderr)
+
+
+def _announce(path: Path) -> Path:
+    print(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+    return path
 
 
 def take_present_screenshots(notebooks: list[Path], out_dir: Path = SCREENSHOT_DIR) -> list[Path]:
@@ -1493,16 +1502,13 @@ def take_present_screenshots(notebooks: list[Path], out_dir: Path = SCREENSHOT_D
             with PresentServer(nb) as server:
                 page = PresentPage(browser, server).open()
                 try:
-                    problems = page.take_problems(settle_s=0.3)
-                    if problems:
-                        print(f"warning: {nb.name}: " + "\n".join(map(str, problems)), file=sys.stderr)
+                    _warn_problems(page, nb)
                     if not page.live_figures():
                         print(f"{nb.name}: no live figure, no screenshot")
                         continue
                     path = out_dir / f"{nb.stem}-present.png"
                     page.screenshot(path)
-                    written.append(path)
-                    print(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+                    written.append(_announce(path))
                 finally:
                     page.close()
     return written

@@ -14,27 +14,9 @@ from helpers.activations import get_activation, sigmoid_prime
 from helpers.data import insurance_batch, load_insurance, standardize
 from helpers.network import NetConfig, init_params, numpy_layer_gradients, to_torch
 from helpers.training import train
+from tests.test_claims import line_y, set_controls, within, within_factor
 
 LR = 0.1  # the notebook's learning rate for every training run
-
-
-def line_y(lf, gid: str, ax: int = 0) -> np.ndarray:
-    (found,) = [l for l in lf.fig.axes[ax].lines if l.get_gid() == gid]
-    return np.asarray(found.get_ydata(), dtype=float)
-
-
-def set_controls(lf, **values):
-    for name, value in values.items():
-        lf.controls[name].value = value
-    return lf
-
-
-def within(value, target, rel=0.1) -> bool:
-    return abs(value - target) <= rel * abs(target)
-
-
-def within_factor(value, target, factor=2.0) -> bool:
-    return target / factor <= value <= target * factor
 
 
 def spread(values) -> float:
