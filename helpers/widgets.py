@@ -147,6 +147,7 @@ def _attach_canvas(fig: Figure, mode: str):
     if mode == "ipympl":
         backend = _import_ipympl()
         canvas = backend.Canvas(fig)
+        canvas.get_diff_image = lambda: _frame_png(canvas)
         backend.FigureManager(canvas, 0)  # builds the toolbar the front end expects
         canvas.header_visible = False
         canvas.footer_visible = False
@@ -157,6 +158,27 @@ def _attach_canvas(fig: Figure, mode: str):
     if mode == "image":
         return W.Image(format="png")
     return None
+
+
+def _frame_png(canvas) -> bytes | None:
+    """The next frame an ipympl `canvas` sends: its changed pixels over transparent ones (or the
+    whole frame), as PNG bytes; None if nothing was drawn since the last.
+
+    matplotlib's FigureCanvasWebAggCore.get_diff_image, but with zlib's fastest level: at
+    projector size the default level took 17 ms of a 40 ms update; level 1 takes half.
+    """
+    if not canvas._png_is_old:
+        return None
+    pixels = np.asarray(canvas.get_renderer().buffer_rgba())
+    buff = pixels.view(np.uint32).squeeze(2)  # one uint32 per pixel: compared in one go
+    full = canvas._force_full or buff.shape != canvas._last_buff.shape or (pixels[:, :, 3] != 255).any()
+    canvas.set_image_mode("full" if full else "diff")  # a diff cannot carry transparency
+    output = buff if full else np.where(buff != canvas._last_buff, buff, 0)
+    canvas._last_buff = buff.copy()
+    canvas._force_full = canvas._png_is_old = False
+    buf = io.BytesIO()
+    Image.fromarray(output.view(np.uint8).reshape((*output.shape, 4))).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
 
 
 def figure_png(fig: Figure) -> bytes:

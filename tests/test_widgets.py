@@ -1,4 +1,5 @@
 """Live figures without a browser: move every control to its ends and check what is drawn."""
+import io
 import subprocess
 import sys
 import warnings
@@ -8,6 +9,7 @@ import ipywidgets as W
 import matplotlib
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import live
 from helpers.chain import chain_bound_curve
@@ -682,3 +684,25 @@ def test_forward_layers_is_the_forward_pass_numpy_layer_gradients_backpropagates
         forward_layers(params, x[:, :3], "tanh")
     with pytest.raises(ValueError, match="unknown activation"):
         forward_layers(params, x, "swish")
+
+
+def test_frames_for_the_browser_are_matplotlibs_own_pixels_compressed_faster():
+    """ipympl's canvas sends what matplotlib's get_diff_image would (a full frame, or only the
+    pixels changed since the last frame), with zlib's fastest level: the decoded pixels are the same."""
+    from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore
+
+    from helpers.widgets import _frame_png
+
+    lf = live.repeated_product(mode="ipympl")
+    canvas = lf.fig.canvas
+    for force_full, w in ((True, 1.3), (False, 0.7)):
+        before = canvas._last_buff.copy()  # the last frame sent
+        lf.controls["w"].value = w  # repaints, and sends one frame
+        frames = []
+        for make in (_frame_png, FigureCanvasWebAggCore.get_diff_image):
+            canvas._png_is_old, canvas._force_full, canvas._last_buff = True, force_full, before.copy()
+            frames.append(np.asarray(Image.open(io.BytesIO(make(canvas)))))
+        assert np.array_equal(*frames)
+        transparent = frames[0][..., 3] == 0  # a diff leaves the unchanged pixels transparent
+        assert transparent.any() != force_full and not transparent.all()
+    assert _frame_png(canvas) is None  # nothing drawn since the last frame
