@@ -32,3 +32,13 @@ Conventions, the same in every module (tests/test_conventions.py pins each):
   what is allowed (helpers.validation). Overflow, underflow and NaN in results are not
   errors: they are what the course shows, and nothing warns about them.
 """
+import numpy  # noqa: F401  (loads OpenBLAS now: threadpoolctl limits only libraries already loaded)
+from threadpoolctl import threadpool_limits
+
+# numpy's OpenBLAS splits even a (21, 32) @ (32, 32) product over every core. On a 2-core
+# machine that also runs torch's threads, a kernel, a server and a browser, those threads
+# wait for each other: a backward pass through 100 steps of a 32-unit RNN (notebook 04's
+# live figure) took 4 to 115 ms with two threads, 1.1 to 1.5 ms with one. Every array the
+# course computes with numpy is that small.
+threadpool_limits(limits=1, user_api="blas")
+

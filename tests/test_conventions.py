@@ -1,6 +1,9 @@
 """The package's conventions (helpers/__init__.py), each pinned: one layout, one fan order,
 one meaning of "mse", one shape of result per kind of function, ValueError for every bad argument."""
 import inspect
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -143,3 +146,12 @@ def _rnn_and_batch():
 def test_a_wrong_type_is_a_value_error_that_says_what_is_allowed(call):
     with pytest.raises(ValueError, match=r"must be|choose one of"):
         call()
+
+
+def test_importing_helpers_puts_numpys_blas_on_one_thread():
+    """The course's arrays are small: BLAS threads would only wait for each other (helpers/__init__.py)."""
+    code = ("import helpers.rnn; from threadpoolctl import threadpool_info; "
+            "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "2"}).stdout
+    assert out.strip() == "[1]"
