@@ -18,9 +18,17 @@ The gradient reaching h_k from the last step is
 
     dL/dh_k = (dh_T/dh_k)^T dL/dh_T,   dh_T/dh_k = J_T J_{T-1} ... J_{k+1},   J_t = diag(f'(z_t)) W_h,
 
-a product of T - k Jacobians: `jacobian_norms` measures its size and
+a product of T - k Jacobians: `jacobian_norms` measures its size,
+`jacobian_singular_values` gives all its singular values, and
 `pascanu_bound` bounds it by (||W_h||_2 * max|f'|)^(T - k) (Pascanu, Mikolov &
 Bengio 2013, "On the difficulty of training recurrent neural networks").
+
+The recurrent matrix starts as one of RECURRENT_INITS, scaled by `radius`:
+"orthogonal" (every singular value radius), "gaussian" (spectral radius radius) or
+"identity" (radius * I: with radius 1, ReLU units and zero biases this is the IRNN
+of Le, Jaitly & Hinton 2015, "A simple way to initialize recurrent networks of
+rectified linear units"; each Jacobian is then diag(f'(z_t)), and a product of
+them multiplies every unit's gradient by its own slopes, mixing no units).
 
 For training on the course's tasks there are two small torch models built on
 nn.RNN, `RNNClassifier` and `RNNRegressor`, that helpers.training.train accepts.
@@ -40,7 +48,7 @@ from helpers.validation import as_float_array, check_choice, check_int, check_nu
 
 
 LOSSES = ("mse", "ce")
-RECURRENT_INITS = ("orthogonal", "gaussian")
+RECURRENT_INITS = ("orthogonal", "gaussian", "identity")
 
 # jacobian_norms rescales its running product only when an entry leaves this
 # range, so for ordinary sizes the product is exactly the plain one.
@@ -109,14 +117,28 @@ class RNNParams:
         return int(self.W_y.shape[0])
 
 
+def _scaled_identity(n: int, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, n) radius * I, exactly. Draws (and discards) the n * n normals the other
+    recurrent choices draw, so that with the same rng W_x and W_y come out the same
+    whichever recurrent matrix is chosen: only W_h differs."""
+    rng.standard_normal((n, n))
+    return radius * np.eye(n)
+
+
+_RECURRENT_MAKERS = {"orthogonal": scaled_orthogonal, "gaussian": scaled_gaussian, "identity": _scaled_identity}
+
+
 def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input_scale=1.0) -> RNNParams:
     """Random RNNParams; the caller's rng decides reproducibility.
 
-    W_h: scaled_orthogonal(hidden, radius) (every singular value = radius) or
-         scaled_gaussian(hidden, radius) (spectral radius = radius), drawn first;
+    W_h, drawn first (hidden * hidden normals for every choice):
+         "orthogonal": scaled_orthogonal(hidden, radius), every singular value = radius;
+         "gaussian":   scaled_gaussian(hidden, radius), spectral radius = radius;
+         "identity":   radius * I exactly (radius 1: I itself, the IRNN's start);
     W_x: input_scale * N(0, 1) / sqrt(n_in), drawn second (unit-variance inputs
          give pre-activations of variance ~input_scale^2);
     W_y: N(0, 1) / sqrt(hidden), drawn last; b and c are zero.
+    With the same rng, W_x and W_y are the same for every choice of W_h.
     """
     hidden = check_int(hidden, "hidden", 1)
     n_in = check_int(n_in, "n_in", 1)
@@ -125,8 +147,7 @@ def init_rnn(hidden, n_in, n_out, rng, recurrent="orthogonal", radius=1.0, input
     check_choice(recurrent, "recurrent", RECURRENT_INITS)
     input_scale = check_number(input_scale, "input_scale", 0.0)
     radius = check_number(radius, "radius", 0.0)
-    make_recurrent = scaled_orthogonal if recurrent == "orthogonal" else scaled_gaussian
-    W_h = make_recurrent(hidden, radius, rng)
+    W_h = _RECURRENT_MAKERS[recurrent](hidden, radius, rng)
     W_x = rng.standard_normal((hidden, n_in)) * (input_scale / math.sqrt(n_in))
     W_y = rng.standard_normal((n_out, hidden)) / math.sqrt(hidden)
     return RNNParams(W_h=W_h, W_x=W_x, b=np.zeros(hidden), W_y=W_y, c=np.zeros(n_out))
@@ -339,15 +360,14 @@ def rnn_loss(params, xs, targets, loss, *, activation, h0=None) -> float:
     return output_loss(rnn_forward(params, xs, activation, h0).out, targets, loss).value
 
 
-def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
-    """(T+1,) spectral norms ||dh_T/dh_k||_2, k = 0..T, for batch row `which`.
+def _jacobian_products(params, cache, activation, which):
+    """The products dh_T/dh_k, k = 0..T, of batch row `which`, each stored rescaled.
 
-    dh_T/dh_k = J_T ... J_{k+1} with J_t = diag(f'(z_t)) W_h, accumulated from
-    the output end (entry T is the identity, norm 1). When the running product
-    leaves [1e-100, 1e100] it is rescaled and the scale kept as a logarithm, so
-    a product beyond float64's range comes out as inf or 0, not NaN. Costs T
-    (H, H) matmuls plus T small SVDs: about 10 ms for T = 200, H = 32.
-    activation: None uses the forward pass's; a different name raises.
+    Returns (mats (T+1, H, H), log_scales (T+1,)): dh_T/dh_k = exp(log_scales[k]) * mats[k].
+    Accumulated from the output end (entry T is the identity). When the running
+    product leaves [1e-100, 1e100] it is divided by its largest entry and that
+    factor kept as a logarithm, so for ordinary sizes the product is exactly the
+    plain one and log_scales is 0.
     """
     params = _check_params(params)
     act = get_activation(_cache_activation(cache, activation))
@@ -371,16 +391,55 @@ def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
                 log_scale += math.log(size)
             mats[k] = product
             log_scales[k] = log_scale
+    return mats, log_scales
+
+
+def _scaled_back(log_scales: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    """sv (T+1, ...) times exp(log_scales) (T+1,), where a row was rescaled; inf or 0 beyond float64."""
+    scales = log_scales.reshape((-1,) + (1,) * (sv.ndim - 1))
+    with np.errstate(all="ignore"):
+        # exp(log_scale + log(sv)) sends an unrepresentable value to inf or 0 (never inf * 0).
+        scaled = np.exp(scales + np.log(sv))
+    return np.where(scales == 0, sv, scaled)
+
+
+def jacobian_norms(params, cache, activation=None, which=0) -> np.ndarray:
+    """(T+1,) spectral norms ||dh_T/dh_k||_2, k = 0..T, for batch row `which`.
+
+    dh_T/dh_k = J_T ... J_{k+1} with J_t = diag(f'(z_t)) W_h, accumulated from
+    the output end (entry T is the identity, norm 1). When the running product
+    leaves [1e-100, 1e100] it is rescaled and the scale kept as a logarithm, so
+    a product beyond float64's range comes out as inf or 0, not NaN. Costs T
+    (H, H) matmuls plus T small SVDs: about 10 ms for T = 200, H = 32.
+    activation: None uses the forward pass's; a different name raises.
+    """
+    mats, log_scales = _jacobian_products(params, cache, activation, which)
+    with np.errstate(all="ignore"):
         finite = np.all(np.isfinite(mats), axis=(1, 2))
-        sv = np.full(T + 1, np.nan)
+        sv = np.full(mats.shape[0], np.nan)
         # LAPACK refuses inf/NaN: only finite products go to the SVD. An inf
         # product (from inf in W_h or f') has norm inf; one with NaN, NaN.
         sv[finite] = np.linalg.svd(mats[finite], compute_uv=False)[:, 0]
         has_nan = np.any(np.isnan(mats), axis=(1, 2))
         sv[~finite & ~has_nan] = np.inf
-        # exp(log_scale + log(sv)) sends an unrepresentable norm to inf or 0 (never inf * 0).
-        scaled = np.exp(log_scales + np.log(sv))
-        return np.where(log_scales == 0, sv, scaled)
+    return _scaled_back(log_scales, sv)
+
+
+def jacobian_singular_values(params, cache, activation=None, which=0) -> np.ndarray:
+    """(T+1, H) all singular values of dh_T/dh_k, largest first, k = 0..T, for batch row `which`.
+
+    Row k belongs to the product of the T - k Jacobians J_T ... J_{k+1} (row T: the
+    identity, all ones); column 0 is jacobian_norms. A product whose size leaves
+    float64's range is rescaled as there, so its values come out as inf or 0; a
+    product holding inf or NaN (from inf in W_h or f') has a row of NaN.
+    activation: None uses the forward pass's; a different name raises.
+    """
+    mats, log_scales = _jacobian_products(params, cache, activation, which)
+    with np.errstate(all="ignore"):
+        finite = np.all(np.isfinite(mats), axis=(1, 2))
+        sv = np.full(mats.shape[:2], np.nan)
+        sv[finite] = np.linalg.svd(mats[finite], compute_uv=False)
+    return _scaled_back(log_scales, sv)
 
 
 def pascanu_bound(W_h, activation, T) -> np.ndarray:
@@ -489,7 +548,7 @@ class _SequenceModel(nn.Module):
     and the class's ACTIVATION computes the same outputs: its jacobian_norms describe
     this model at initialisation, and rnn_params_of reads the params back at any time.
     `radius` is the recurrent matrix's spectral
-    radius (for "orthogonal" also every singular value).
+    radius (for "orthogonal" and "identity" also every singular value).
 
     With one-hot inputs each step adds one column of W_x, whose entries have
     standard deviation input_scale / sqrt(n_in). A larger input_scale pushes the

@@ -1,9 +1,11 @@
-"""Vanilla RNN, LSTM and GRU side by side on the course's two long-range tasks.
+"""Vanilla RNN, LSTM, GRU and IRNN side by side on the course's two long-range tasks.
 
     x (n, T, n_in) -> recurrent layer -> h_T (n, hidden) -> Linear -> (n,)
 
 `SequenceModel(kind, n_in)` is that model for kind "rnn" (helpers.rnn's tanh
-nn.RNN model), "lstm" (nn.LSTM) or "gru" (nn.GRU), each seeded. `run_point`
+nn.RNN model), "lstm" (nn.LSTM), "gru" (nn.GRU) or "irnn" (helpers.rnn's ReLU
+nn.RNN model with W_h = I and zero biases at the start: the IRNN of Le, Jaitly &
+Hinton 2015), each seeded. `run_point`
 trains one of them on one task at one length with a fixed budget and scores it
 on held-out data:
 
@@ -17,8 +19,9 @@ by `python -m helpers.sequence` (how, how long and on what: data/README.md), so
 a notebook can plot it without minutes of training, re-run any one point with
 `run_point` and compare with `stored_point`.
 
-The budget (module constants below) is the same for all three kinds, so that
-only the cell differs. It was measured on a busy 2-core CPU: with it the
+The budget (module constants below) is the same for the RNN, LSTM and GRU, so that
+only the cell differs; the IRNN trains with gradient clipping and a smaller learning
+rate (KIND_LR, KIND_CLIP_NORM: why, below). It was measured on a busy 2-core CPU: with it the
 vanilla RNN solves short gaps and is at chance on long ones, while LSTM and GRU
 still solve them (the LSTM learns the adding problem more slowly: in this budget
 it solves lengths up to 50, the GRU up to 100). Every point takes 0.3-9 s there;
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from dataclasses import dataclass
 
@@ -40,13 +44,13 @@ from torch import nn
 
 from helpers.gated import _to_torch_gated, init_gru, init_lstm
 from helpers.progress import progress_bar
-from helpers.rnn import _SequenceModel
+from helpers.rnn import ReLURNNRegressor, _SequenceModel
 from helpers.tasks import ADDING_BASELINE_MSE, make_adding_task, make_tense_task
-from helpers.training import binary_accuracy, train
+from helpers.training import OPTIMIZERS, binary_accuracy, train
 from helpers.validation import check_choice, check_int, check_number, check_rng
 
 
-SEQUENCE_KINDS = ("rnn", "lstm", "gru")
+SEQUENCE_KINDS = ("rnn", "lstm", "gru", "irnn")
 TASKS = ("tense", "adding")
 METRICS = {"tense": "accuracy", "adding": "mse"}  # what run_point's "metric" is, per task
 CHANCE = {"tense": 0.5, "adding": ADDING_BASELINE_MSE}  # the metric of a model that learned nothing
@@ -57,6 +61,10 @@ CHANCE = {"tense": 0.5, "adding": ADDING_BASELINE_MSE}  # the metric of a model 
 # these amounts. Those 10 were balanced between learning and not within the budget (the
 # LSTM at tense gaps 30-70, the RNN at adding length 25, the LSTM at adding lengths
 # 75-100) and moved by up to 0.3 in accuracy and 0.05 in mean squared error.
+# The IRNN's runs are far more fragile (measured the same way, data/README.md): 13 of its
+# 40 tense points moved, 2 beyond 0.01 (one from 1.000 to 0.498); all 25 of its adding
+# points moved, 22 of them beyond 0.003 and by up to 0.19. Its stored points reproduce
+# exactly on the machine that wrote them, not within this tolerance elsewhere.
 MACHINE_TOLERANCE = {"tense": 0.01, "adding": 0.003}
 
 # SequenceModel's defaults for the kind-specific knobs.
@@ -100,6 +108,21 @@ INPUT_SCALE = {"tense": 6.7, "adding": 1.0}
 # (2018), "Can recurrent neural networks warp time?".
 GATE_BIAS = 3.0
 RADIUS = DEFAULT_RADIUS
+# The IRNN (ReLU units, W_h = I, zero biases; Le, Jaitly & Hinton 2015) differs from
+# the shared budget in two ways. Le et al. train it with plain SGD and gradient clipping
+# for far more updates than 300; measured on the adding problem, seeds 0-4:
+# - plain SGD (learning rate 0.01 clipped at norm 1, or 0.001 clipped at 10) got no run
+#   below a mean squared error of 0.13 in 300 steps at any length from 10 to 100 (the
+#   baseline is 0.167), so the IRNN keeps the sweep's Adam;
+# - without clipping, Adam at 0.003 left it at the baseline from length 50 on, and at
+#   0.01 all but one run from length 25 on, some far above it. Its first losses are
+#   large (158 at length 50, seed 0): each unit adds up its inputs over the whole
+#   sequence. With clipping at norm 1, as Le et al. clip, it learns at every length;
+# - with clipping, Adam at 0.01 ended in NaN at length 100 (seed 2) and at 0.005 two of
+#   five runs at length 100 blew up; at 0.003 none did. Smaller input weights
+#   (input_scale 0.3 or 0.1) learned less, not more.
+KIND_LR = {"irnn": 0.003}
+KIND_CLIP_NORM = {"irnn": 1.0}
 
 # --- the stored sweep -------------------------------------------------------------------
 # Lengths capped at 100: the GRU at 150 took 13-14 s per point on a busy 2-core CPU,
@@ -117,12 +140,13 @@ def _min_gap(task: str) -> int:
     return 0 if task == "tense" else 2
 
 
-def _kind_option(value, name: str, kind: str, owner: str, default: float, low=None) -> float:
-    """A knob that only one kind has: its default when None; set for another kind, an error."""
+def _kind_option(value, name: str, kind: str, owners: tuple, default: float, low=None) -> float:
+    """A knob that only some kinds have: its default when None; set for another kind, an error."""
     if value is None:
         return default
-    if kind != owner:
-        raise ValueError(f"{name} only applies to kind {owner!r}; leave it None for kind {kind!r}")
+    if kind not in owners:
+        which = " or ".join(repr(o) for o in owners)
+        raise ValueError(f"{name} only applies to kind {which}; leave it None for kind {kind!r}")
     return check_number(value, name, low)
 
 
@@ -135,13 +159,16 @@ class SequenceModel(nn.Module):
     All weights come from `rng` (a np.random.Generator):
     - "rnn": exactly helpers.rnn's RNNClassifier(n_in, hidden, radius, rng=rng, input_scale=...)
       (init_rnn: orthogonal W_h with every singular value `radius`);
+    - "irnn": exactly helpers.rnn's ReLURNNRegressor(n_in, hidden, radius, rng=rng,
+      recurrent="identity", input_scale=...): ReLU units, W_h = radius * I, both biases 0,
+      and the same input and readout weights as "rnn" from the same rng;
     - "lstm" / "gru": init_lstm / init_gru (torch's default U(-1/sqrt(H), 1/sqrt(H))
       for the recurrent weights, biases 0 except the forget / update gate's
       b_ih = forget_bias / update_bias), then the input weights W_ih rescaled to
       standard deviation input_scale / sqrt(n_in), the RNN's spread, so the three
       kinds feel their inputs equally strongly; last the readout N(0, 1/hidden), bias 0.
     input_scale: >= 0, for every kind. forget_bias (default 1.0, lstm only),
-    update_bias (default 0.0, gru only), radius (default 1.0, rnn only): None
+    update_bias (default 0.0, gru only), radius (default 1.0, rnn and irnn only): None
     means the default; giving one to another kind raises, so a typo cannot be ignored.
     """
 
@@ -153,11 +180,14 @@ class SequenceModel(nn.Module):
         hidden = check_int(hidden, "hidden", 1)
         check_rng(rng)
         input_scale = check_number(input_scale, "input_scale", 0.0)
-        forget_bias = _kind_option(forget_bias, "forget_bias", kind, "lstm", DEFAULT_FORGET_BIAS)
-        update_bias = _kind_option(update_bias, "update_bias", kind, "gru", DEFAULT_UPDATE_BIAS)
-        radius = _kind_option(radius, "radius", kind, "rnn", DEFAULT_RADIUS, low=0.0)
-        if kind == "rnn":
-            base = _SequenceModel(n_in, hidden, radius, rng=rng, input_scale=input_scale)
+        forget_bias = _kind_option(forget_bias, "forget_bias", kind, ("lstm",), DEFAULT_FORGET_BIAS)
+        update_bias = _kind_option(update_bias, "update_bias", kind, ("gru",), DEFAULT_UPDATE_BIAS)
+        radius = _kind_option(radius, "radius", kind, ("rnn", "irnn"), DEFAULT_RADIUS, low=0.0)
+        if kind in ("rnn", "irnn"):
+            if kind == "rnn":
+                base = _SequenceModel(n_in, hidden, radius, rng=rng, input_scale=input_scale)
+            else:  # ReLU units, W_h = radius * I, both biases 0: the IRNN of Le, Jaitly & Hinton (2015)
+                base = ReLURNNRegressor(n_in, hidden, radius, rng=rng, recurrent="identity", input_scale=input_scale)
             self.rnn, self.readout = base.rnn, base.readout
             return
         if kind == "lstm":
@@ -175,7 +205,7 @@ class SequenceModel(nn.Module):
             self.readout.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(x)  # (n, T, hidden): the state after every step, for all three kinds
+        out, _ = self.rnn(x)  # (n, T, hidden): the state after every step, for every kind
         return self.readout(out[:, -1])[:, 0]
 
 
@@ -218,8 +248,9 @@ def _held_out_mse(model: nn.Module, X: torch.Tensor, y: np.ndarray) -> float:
     return float(np.mean((predicted - y) ** 2))
 
 
-def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch_size=BATCH_SIZE,
-              n_train=N_TRAIN, n_test=N_TEST, input_scale=None, gate_bias=GATE_BIAS, radius=RADIUS) -> dict:
+def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=None, batch_size=BATCH_SIZE,
+              n_train=N_TRAIN, n_test=N_TEST, input_scale=None, gate_bias=GATE_BIAS, radius=RADIUS,
+              clip_norm=None, optimizer=OPTIMIZER) -> dict:
     """Train one model on one task at one length and score it on held-out data.
 
     Returns dict(task, kind, gap, seed, metric, train_seconds):
@@ -234,12 +265,21 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
     metric on the same machine (torch runs on one thread here). With the defaults a
     point equals the stored one: round(metric, DECIMALS) == stored_point(...)["metric"].
     input_scale None: INPUT_SCALE[task]. gate_bias: the LSTM's forget gate bias or the
-    GRU's update gate bias (unused by "rnn"); radius: the RNN's (unused by lstm/gru).
+    GRU's update gate bias (unused by "rnn" and "irnn"); radius: the RNN's and the
+    IRNN's (unused by lstm/gru). lr None: the kind's, KIND_LR (0.01 but for the IRNN);
+    clip_norm None: the kind's, KIND_CLIP_NORM (no clipping but for the IRNN),
+    0: no clipping, > 0: the gradient of all parameters rescaled to at most that norm.
+    optimizer: "adam" (the sweep's) or "sgd" (plain stochastic gradient descent).
     """
     point = SweepPoint(task, kind, gap, seed)
     steps = check_int(steps, "steps", 1)
     hidden = check_int(hidden, "hidden", 1)
-    lr = check_number(lr, "lr", 0.0, strict=True)
+    lr = KIND_LR.get(point.kind, LR) if lr is None else check_number(lr, "lr", 0.0, strict=True)
+    if clip_norm is None:
+        clip_norm = KIND_CLIP_NORM.get(point.kind)
+    elif check_number(clip_norm, "clip_norm (None: the kind's own, 0: no clipping)", 0.0) == 0:
+        clip_norm = None
+    optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
     n_train = check_int(n_train, "n_train", 1)
     n_test = check_int(n_test, "n_test", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -247,7 +287,7 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
         raise ValueError(f"batch_size must be at most n_train ({n_train}), got {batch_size}")
     input_scale = INPUT_SCALE[point.task] if input_scale is None else input_scale
     gate_bias = check_number(gate_bias, "gate_bias")
-    kind_options = {"rnn": {"radius": radius}, "lstm": {"forget_bias": gate_bias},
+    kind_options = {"rnn": {"radius": radius}, "irnn": {"radius": radius}, "lstm": {"forget_bias": gate_bias},
                     "gru": {"update_bias": gate_bias}}[point.kind]
     start = time.perf_counter()
     threads = torch.get_num_threads()
@@ -261,8 +301,8 @@ def run_point(task, kind, gap, seed, *, steps=STEPS, hidden=HIDDEN, lr=LR, batch
         model = SequenceModel(point.kind, X.shape[2], hidden, rng=np.random.default_rng(point.seed),
                               input_scale=input_scale, **kind_options)
         loss = "bce" if point.task == "tense" else "mse"
-        train(model, X, y, steps=steps, lr=lr, loss=loss, optimizer=OPTIMIZER, batch_size=batch_size,
-              generator=torch.Generator().manual_seed(point.seed), progress=False)
+        train(model, X, y, steps=steps, lr=lr, loss=loss, optimizer=optimizer, batch_size=batch_size,
+              clip_norm=clip_norm, generator=torch.Generator().manual_seed(point.seed), progress=False)
         if point.task == "tense":
             metric = binary_accuracy(model, X_test, y_test)
         else:
@@ -403,23 +443,62 @@ def mean_over_seeds(rows, task, kind) -> tuple:
     return gaps, np.array([np.mean(by_gap[g]) for g in gaps])
 
 
+def _sweep_order(row: dict) -> tuple:
+    """Where a row belongs in the stored file: task, kind, gap in their sweep order, then seed."""
+    gaps = SWEEP_GAPS[row["task"]]
+    gap = gaps.index(row["gap"]) if row["gap"] in gaps else len(gaps) + row["gap"]
+    return TASKS.index(row["task"]), SEQUENCE_KINDS.index(row["kind"]), gap, row["seed"]
+
+
+def _check_point(task, kind, gap, seed) -> int:
+    """`--point`: run one stored point again and print it beside the stored value; 0 if within the tolerance."""
+    try:
+        point = SweepPoint(task, kind, int(gap), int(seed))
+    except ValueError as error:  # int("x") as well as a bad task or kind
+        print(f"--point: {error}", file=sys.stderr)
+        return 2
+    stored = stored_point(point.task, point.kind, point.gap, point.seed)["metric"]
+    fresh = run_point(point.task, point.kind, point.gap, point.seed)
+    close = abs(round(fresh["metric"], DECIMALS) - stored) <= MACHINE_TOLERANCE[point.task]
+    print(f"{point.task} {point.kind} gap {point.gap} seed {point.seed}: {METRICS[point.task]} stored "
+          f"{stored:.{DECIMALS}f}, now {fresh['metric']:.{DECIMALS}f} ({fresh['train_seconds']:.1f} s): "
+          f"{'within' if close else 'NOT within'} the machine tolerance {MACHINE_TOLERANCE[point.task]}")
+    return 0 if close else 1
+
+
 def main(argv=None) -> int:
-    """Command line: run the stored sweep (both tasks, all kinds, SWEEP_GAPS x SWEEP_SEEDS) and write it."""
+    """Command line: run the stored sweep (both tasks, SWEEP_GAPS x SWEEP_SEEDS) and write it.
+
+    --kinds K ...: run only these kinds and keep the stored rows of the others (so adding
+    a kind does not re-run the rest). --point TASK KIND GAP SEED: run one stored point
+    again and compare; writes nothing.
+    """
     parser = argparse.ArgumentParser(prog="python -m helpers.sequence",
-                                     description="Regenerate the RNN / LSTM / GRU sweep CSV.")
+                                     description="Regenerate the RNN / LSTM / GRU / IRNN sweep CSV.")
     parser.add_argument("--out", type=Path, default=SWEEP_CSV, help="where to write (default: data/gated_sweep.csv)")
+    parser.add_argument("--kinds", nargs="+", choices=SEQUENCE_KINDS, default=list(SEQUENCE_KINDS),
+                        help="run only these kinds; the rows of the others already in --out are kept")
+    parser.add_argument("--point", nargs=4, metavar=("TASK", "KIND", "GAP", "SEED"),
+                        help="run one stored point again and print it beside the stored value (writes nothing)")
     args = parser.parse_args(argv)
+    if args.point:
+        return _check_point(*args.point)
     start = time.perf_counter()
+    kinds = [kind for kind in SEQUENCE_KINDS if kind in args.kinds]
+    kept = []
+    if set(kinds) != set(SEQUENCE_KINDS):
+        kept = [row for row in load_sweep(args.out) if row["kind"] not in kinds]
     rows = []
     for task in TASKS:
-        # The same points as run_sweep(task), one line each, so a long run shows where it is.
-        for point in _sweep_points(task, SEQUENCE_KINDS, None, SWEEP_SEEDS):
+        # The same points as run_sweep(task, kinds), one line each, so a long run shows where it is.
+        for point in _sweep_points(task, kinds, None, SWEEP_SEEDS):
             row = run_point(point.task, point.kind, point.gap, point.seed)
             rows.append(row)
             print(f"{task:<6} {point.kind:<4} gap {point.gap:>3} seed {point.seed}: {METRICS[task]} "
                   f"{row['metric']:.{DECIMALS}f} ({row['train_seconds']:.1f} s)", flush=True)
-    path = write_sweep_csv(rows, args.out)
-    print(f"wrote {path} ({len(rows)} rows) in {time.perf_counter() - start:.0f} s")
+    path = write_sweep_csv(sorted(kept + rows, key=_sweep_order), args.out)
+    print(f"wrote {path} ({len(kept) + len(rows)} rows, {len(rows)} of them run now) in "
+          f"{time.perf_counter() - start:.0f} s")
     return 0
 
 

@@ -12,6 +12,7 @@ import torch
 from helpers.gradcheck import norm, numerical_gradient, rel_error
 from helpers.recurrent import largest_singular_value, scaled_gaussian, scaled_orthogonal, spectral_radius
 from helpers.rnn import (
+    RECURRENT_INITS,
     RNNCache,
     RNNClassifier,
     RNNGrads,
@@ -20,6 +21,7 @@ from helpers.rnn import (
     ReLURNNRegressor,
     init_rnn,
     jacobian_norms,
+    jacobian_singular_values,
     output_loss,
     pascanu_bound,
     rnn_bptt,
@@ -137,7 +139,7 @@ def test_jacobian_norms_equal_autograd_jacobians(activation):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "linear"])
-@pytest.mark.parametrize("recurrent", ["orthogonal", "gaussian"])
+@pytest.mark.parametrize("recurrent", RECURRENT_INITS)
 @pytest.mark.parametrize("radius", [0.5, 1.0, 3.0])
 def test_measured_norms_never_exceed_the_pascanu_bound(activation, recurrent, radius):
     params, xs, h0, _ = make_problem(30, "ce", hidden=8, seed=11, radius=radius, recurrent=recurrent)
@@ -146,6 +148,63 @@ def test_measured_norms_never_exceed_the_pascanu_bound(activation, recurrent, ra
     bound = pascanu_bound(params.W_h, activation, 30)
     assert bound.shape == (31,)
     assert np.all(norms <= bound * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear"])
+def test_jacobian_singular_values_equal_autograd_jacobians(activation):
+    params, xs, h0, _ = make_problem(6, "ce", hidden=4, seed=7, radius=1.3)
+    cache = rnn_forward(params, xs, activation, h0)
+    sv = jacobian_singular_values(params, cache, which=1)
+    assert sv.shape == (7, 4)
+    expected = [np.linalg.svd(torch_jacobian(params, xs, h0, activation, k, which=1), compute_uv=False)
+                for k in range(6)]
+    np.testing.assert_allclose(sv[:6], expected, rtol=1e-9, atol=1e-14)
+    assert np.array_equal(sv[6], np.ones(4))  # dh_T/dh_T is the identity
+    np.testing.assert_allclose(sv[:, 0], jacobian_norms(params, cache, which=1), rtol=1e-12)
+    assert np.all(np.diff(sv, axis=1) <= 0)  # largest first
+
+
+def test_jacobian_singular_values_survive_products_beyond_float64():
+    xs = np.zeros((1, 400, 1))
+    for rho, expected in ((10.0, np.inf), (0.01, 0.0)):
+        params = init_rnn(3, 1, 1, np.random.default_rng(0), recurrent="orthogonal", radius=rho)
+        sv = jacobian_singular_values(params, rnn_forward(params, xs, "linear"))
+        np.testing.assert_allclose(sv[390], rho ** 10, rtol=1e-9)  # every singular value rho^(T-k)
+        assert np.all(sv[0] == expected)
+    params.W_h[0, 0] = np.nan
+    sv = jacobian_singular_values(params, rnn_forward(params, np.ones((1, 4, 1)), "tanh"))
+    assert np.all(np.isnan(sv[:-1])) and np.array_equal(sv[-1], np.ones(3))
+
+
+@pytest.mark.parametrize("radius", [0.0, 0.5, 1.0, 2.5])
+def test_identity_init_is_radius_times_I_exactly(radius):
+    params = init_rnn(7, 3, 2, np.random.default_rng(4), recurrent="identity", radius=radius)
+    assert np.array_equal(params.W_h, radius * np.eye(7))
+    if radius == 1.0:
+        assert np.array_equal(params.W_h, np.eye(7))
+    # Only W_h depends on the choice: the same rng gives the same input and readout weights.
+    other = init_rnn(7, 3, 2, np.random.default_rng(4), recurrent="orthogonal", radius=radius)
+    assert np.array_equal(params.W_x, other.W_x) and np.array_equal(params.W_y, other.W_y)
+    assert not params.b.any() and not params.c.any()
+    model = RNNRegressor(3, 7, radius=radius, recurrent="identity", rng=np.random.default_rng(4))
+    assert torch.equal(model.rnn.weight_hh_l0, torch.eye(7) * radius)
+
+
+def test_identity_products_of_jacobians_keep_every_singular_value_at_exactly_1_or_0():
+    """With W_h = I each Jacobian is diag(f'(z_t)): for linear units the product is exactly I; for ReLU
+    units a diagonal of 0s and 1s, 1 where the unit was active at every step in between."""
+    params = init_rnn(16, 3, 1, np.random.default_rng(0), recurrent="identity", radius=1.0)
+    xs = np.random.default_rng(1).standard_normal((1, 40, 3))
+    assert np.all(jacobian_singular_values(params, rnn_forward(params, xs, "linear")) == 1.0)
+    cache = rnn_forward(params, xs, "relu")
+    sv = jacobian_singular_values(params, cache)
+    active = cache.zs[0] > 0  # (T, H)
+    counts = []
+    for k in range(41):
+        survivors = int(np.all(active[k:], axis=0).sum())  # active at steps k+1..T
+        assert np.array_equal(sv[k], np.r_[np.ones(survivors), np.zeros(16 - survivors)])
+        counts.append(survivors)
+    assert any(0 < c < 16 for c in counts)  # the check saw both kinds of unit
 
 
 @pytest.mark.parametrize("rho", [0.5, 1.0, 1.5])
@@ -292,8 +351,20 @@ def test_forward_and_bptt_are_fast_enough_for_a_slider():
 @pytest.mark.parametrize("call, message", [
     (lambda p, c: init_rnn(0, 1, 1, np.random.default_rng(0)), r"hidden must be an integer >= 1, got 0"),
     (lambda p, c: init_rnn(2, 1, 1, 0), r"rng must be a np.random.Generator"),
-    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="identity"),
-     r"recurrent must be one of \('orthogonal', 'gaussian'\), got 'identity'"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="eye"),
+     r"recurrent must be one of \('orthogonal', 'gaussian', 'identity'\), got 'eye'"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="Identity"),
+     r"recurrent must be one of \('orthogonal', 'gaussian', 'identity'\), got 'Identity'"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent=None),
+     r"recurrent must be one of .*, got None"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="identity", radius=-0.5),
+     r"radius must be a finite number >= 0, got -0.5"),
+    (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), recurrent="identity", radius=math.nan),
+     r"radius must be a finite number >= 0, got nan"),
+    (lambda p, c: init_rnn(2, 1, 1, 0, recurrent="identity"), r"rng must be a np.random.Generator"),
+    (lambda p, c: jacobian_singular_values(p, c, which=3), r"which must be an integer from 0 to 2, got 3"),
+    (lambda p, c: jacobian_singular_values(p, c, activation="relu"),
+     r"activation 'relu' differs from the forward pass's 'tanh'"),
     (lambda p, c: init_rnn(2, 1, 1, np.random.default_rng(0), radius=-1.0),
      r"radius must be a finite number >= 0, got -1.0"),
     (lambda p, c: rnn_forward(p, np.zeros((3, 2, 5)), "tanh"), r"xs must have shape \(batch, T, 3\)"),
