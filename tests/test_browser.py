@@ -78,13 +78,6 @@ def lab_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    browser = bh.Browser(_require_browser()).start()
-    yield browser
-    browser.stop()
-
-
 @pytest.fixture(scope="module", params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def ran_notebook(request, lab_server, browser):
     """The notebook opened in JupyterLab after Run All (one page per notebook)."""

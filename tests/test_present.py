@@ -34,7 +34,7 @@ import pytest
 from helpers.plots import PROJECTOR_WIDTH
 from helpers.present import present_env
 from tests import browser_harness as bh
-from tests.test_browser import ALLOW_UNCHANGED_TAG, _exercise_figure, _require_browser, _stored_live_figures
+from tests.test_browser import ALLOW_UNCHANGED_TAG, _exercise_figure, _stored_live_figures
 
 pytestmark = pytest.mark.browser
 
@@ -68,10 +68,9 @@ def _output_text(cell: dict) -> str:
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def present_browser():
-    browser = bh.Browser(_require_browser(), viewport=bh.PRESENT_VIEWPORT).start()
-    yield browser
-    browser.stop()
+def present_browser(browser):
+    """The session's Chromium (tests/conftest.py); each classroom page sets its own 1280 x 720."""
+    return browser
 
 
 def _open_view(browser: bh.Browser, path: Path, dark: bool = False):
