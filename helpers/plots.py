@@ -21,6 +21,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from helpers.activations import get_activation, inactive, saturated
+from helpers.progress import in_kernel
 from helpers.validation import check_choice
 
 # Okabe & Ito's colour-blind-safe palette, in the order the course uses it.
@@ -171,13 +172,9 @@ def smallest_text_px(fig: Figure) -> float:
 def _show_pyplot_figures_styled(styled: bool) -> None:
     """In a kernel, show the notebook's own figures (plt.subplots ... plt.show()) in the
     current scale and theme too, or as IPython shows them when `styled` is False."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    if not in_kernel():
         return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "display_formatter"):
-        return
+    from IPython import get_ipython
     from IPython.core.pylabtools import select_figure_formats
     from matplotlib import pyplot
 
@@ -185,6 +182,7 @@ def _show_pyplot_figures_styled(styled: bool) -> None:
     # IPython's own PNG formatter back over the one set here: load it first.
     pyplot.switch_backend(matplotlib.get_backend())
 
+    shell = get_ipython()
     formatter = shell.display_formatter.formatters["image/png"]
     if styled:
         formatter.for_type(Figure, _styled_png)
