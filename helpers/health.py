@@ -235,7 +235,7 @@ def _default_loss(output, y_t: torch.Tensor) -> torch.Tensor:
         return _loss_value("bce", output.reshape(n), y_t.reshape(n))
     if one_per_row:
         return _loss_value("mse", output.reshape(n), y_t.reshape(n))
-    return _loss_value("mse", _match_output(output, y_t), y_t)
+    return _loss_value("mse", _match_output(output, y_t, "mse"), y_t)
 
 
 def _is_matrix(module: nn.Module) -> bool:

@@ -18,7 +18,8 @@ from helpers.gradcheck import norm
 from helpers.progress import progress_bar
 from helpers.validation import check_choice, check_int, check_number, check_optional_number
 
-LOSSES = ("bce", "mse")
+# "ce": cross-entropy over the last axis of the output, for class targets (integers 0..C-1).
+LOSSES = ("bce", "mse", "ce")
 OPTIMIZERS = ("sgd", "adam")
 # Runs with fewer steps finish in well under a second: a bar would only add an
 # output line. A step count (not a timer) decides, so stored notebooks stay the same.
@@ -152,6 +153,8 @@ def _prepare_data(X, y, model, loss: str):
         raise ValueError(f"X and y must have the same number of rows, got {tuple(X_t.shape)} and {tuple(y_t.shape)}")
     if loss == "bce" and not ((y_t >= 0) & (y_t <= 1)).all():
         raise ValueError("with loss='bce' every target must lie in [0, 1]")
+    if loss == "ce" and not ((y_t >= 0) & (y_t == y_t.round())).all():
+        raise ValueError("with loss='ce' every target must be a class number 0, 1, 2, ...")
     return X_t, y_t
 
 
@@ -220,11 +223,19 @@ def _loss_value(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.
     if kind == "bce":
         # The with-logits form stays finite for huge logits where sigmoid+log would not.
         return nn.functional.binary_cross_entropy_with_logits(output, target)
+    if kind == "ce":  # output (..., C) logits, target (...) class numbers
+        return nn.functional.cross_entropy(output.flatten(0, -2), target.flatten().long())
     return nn.functional.mse_loss(output, target)
 
 
-def _match_output(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Model output reshaped like target: an (n, 1) output becomes (n,)."""
+def _match_output(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """Model output reshaped like target: an (n, 1) output becomes (n,). With loss "ce"
+    the output holds class logits, target.shape + (C,), and is left as it is."""
+    if loss == "ce":
+        if output.shape[:-1] != target.shape or output.ndim != target.ndim + 1:
+            raise ValueError(f"with loss='ce' the model output must be the target's shape plus a class axis, "
+                             f"got output {tuple(output.shape)} for target {tuple(target.shape)}")
+        return output
     if output.ndim == 2 and output.shape[1] == 1 and target.ndim == 1:
         output = output[:, 0]
     if output.shape != target.shape:
@@ -300,7 +311,7 @@ def _clipper(clip_norm, clip_value):
 def _step(model, xb, yb, opt: _Optimizer, loss_kind, weights, params, clip, rec: _Recorder, step: int) -> None:
     """One forward/backward/update, writing row `step` of the recorder."""
     opt.zero_grad()  # grad None, so parameters unused in this pass are not stepped
-    output = _match_output(model(xb), yb)
+    output = _match_output(model(xb), yb, loss_kind)
     loss = _loss_value(loss_kind, output, yb)
     loss.backward()
     with torch.no_grad():
@@ -407,7 +418,7 @@ def gradient_norms(model: nn.Module, X, y, loss: str) -> np.ndarray:
     try:
         for p in model.parameters():
             p.grad = None
-        _loss_value(loss, _match_output(model(X_t), y_t), y_t).backward()
+        _loss_value(loss, _match_output(model(X_t), y_t, loss), y_t).backward()
         return _norms([w.grad if w.grad is not None else torch.zeros_like(w) for w in weights])
     finally:
         for p, g in zip(model.parameters(), saved):

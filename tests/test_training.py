@@ -13,7 +13,7 @@ from helpers.data import load_insurance, standardize
 from helpers.progress import progress_bar
 from helpers.rnn import RNNRegressor
 from helpers.tasks import make_adding_task
-from helpers.training import TrainLog, binary_accuracy, linear_layers, train
+from helpers.training import TrainLog, binary_accuracy, gradient_norms, linear_layers, train
 
 
 @pytest.fixture(scope="module")
@@ -479,3 +479,20 @@ def test_max_grad_entry_is_what_clip_value_compares_with_its_threshold():
                                  torch.tensor(y, dtype=torch.float32)).backward()
     largest = max(float(p.grad.abs().max()) for p in reference.parameters())
     assert log.max_grad_entry[0] == largest > 0.01
+
+
+def test_cross_entropy_trains_class_logits_at_several_positions():
+    # A model whose output is (n, 2, C) class logits, as the cuisine model's: loss "ce".
+    torch.manual_seed(0)
+    X = torch.randn(200, 6)
+    y = torch.stack([(X[:, 0] > 0).long() + (X[:, 1] > 0).long(), (X[:, 2] > 0).long()], dim=1)  # classes 0..2
+    model = nn.Sequential(nn.Linear(6, 6), nn.Unflatten(1, (2, 3)))
+    log = train(model, X, y.numpy(), steps=200, lr=0.5, loss="ce")
+    assert log.loss[-1] < 0.5 * log.loss[0]
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(model(X).reshape(-1, 3), y.reshape(-1))
+    assert gradient_norms(model, X, y.numpy(), "ce").shape == (1,) and float(expected) < 0.5 * log.loss[0]
+    with pytest.raises(ValueError, match="class number"):
+        train(model, X, y.numpy() + 0.5, steps=1, lr=0.1, loss="ce")
+    with pytest.raises(ValueError, match="a class axis"):
+        train(model, X, y[:, 0].numpy(), steps=1, lr=0.1, loss="ce")
