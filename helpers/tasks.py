@@ -1,4 +1,4 @@
-"""Two sequence tasks whose answer depends on something seen long before the end.
+"""Three sequence tasks whose answer depends on something seen long before the end.
 
 Tense agreement (the lecture's autocomplete example). In
 
@@ -14,6 +14,27 @@ and the label is 0 ("need", present) or 1 ("had", past), decided by the time
 marker alone. Fillers are drawn uniformly and independently of the label, so they
 carry no information about it; the words between are a word salad on purpose.
 A network must carry one bit across `gap` steps; chance accuracy is 0.5.
+
+The weather sentence (the lecture's language-model example, "The clouds are dark,
+it looks like it will ... rain"). `make_weather_task` builds, from the committed
+vocabulary data/weather_vocab.json,
+
+    "the clouds are dark"  +  exactly `gap` filler tokens  +  ", it looks like it will"
+
+(T = gap + 10 tokens) and the label is the last word: 1 ("rain") when the
+adjective of the opening phrase is a rainy one, 0 ("clear") otherwise. Both nouns
+go with both kinds of adjective, so only the adjective, the fourth word, decides.
+
+The cuisine sentences (the LSTM lecture's example). `make_cuisine_task` fills the
+template of data/cuisine_vocab.json,
+
+    "Rana likes biriyani <fillers> , so his favourite cuisine is Bangladeshi .
+     his friend John however loves pasta <fillers> , so John 's favourite cuisine is Italian"
+
+with two different people, two dishes of two different cuisines and `gap` fillers
+after each dish. The dish alone decides the cuisine word that follows it: the first
+blank needs the first dish carried across the fillers, the second needs it replaced
+by the second dish.
 
 The adding problem (Hochreiter & Schmidhuber 1997, in the form used by Le, Jaitly
 & Hinton 2015 and Arjovsky, Shah & Bengio 2016): at each of T steps the input is
@@ -33,7 +54,11 @@ from helpers.validation import check_int, check_rng
 
 
 VOCAB_FILE = Path(__file__).resolve().parent.parent / "data" / "tense_vocab.json"
+WEATHER_VOCAB_FILE = VOCAB_FILE.with_name("weather_vocab.json")
+CUISINE_VOCAB_FILE = VOCAB_FILE.with_name("cuisine_vocab.json")
 LABEL_WORDS = ("need", "had")  # label 0: present tense, label 1: past tense
+WEATHER_WORDS = ("clear", "rain")  # label 0: a clear-sky adjective, label 1: a rainy one
+WEATHER_CUE, WEATHER_ENDING = 4, 6  # tokens before the fillers ("the clouds are dark") and after them
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 """Mean squared error of always predicting 1 on the adding problem: 1/6 ~ 0.167.
@@ -87,21 +112,16 @@ def tense_vocab() -> TenseVocab:
 
 
 @dataclass(frozen=True, eq=False)
-class TenseBatch:
-    """Sequences of the tense task.
+class SentenceBatch:
+    """Sequences of words with one binary label each.
 
-    tokens: (n, T) int64 token ids, T = gap + 2 (marker, gap fillers, "I").
-    labels: (n,) int64, 0 = present ("need"), 1 = past ("had").
-    vocab:  tuple of the V words; tokens index into it.
+    tokens: (n, T) int64 token ids; labels: (n,) int64 in {0, 1};
+    vocab: tuple of the V words; tokens index into it.
     """
 
     tokens: np.ndarray
     labels: np.ndarray
     vocab: tuple
-
-    @property
-    def gap(self) -> int:
-        return int(self.tokens.shape[1]) - 2
 
     @property
     def vocab_size(self) -> int:
@@ -110,6 +130,24 @@ class TenseBatch:
     def one_hot(self) -> np.ndarray:
         """(n, T, V) float64 one-hot encoding of the tokens."""
         return one_hot(self.tokens, self.vocab_size)
+
+
+class TenseBatch(SentenceBatch):
+    """Sequences of the tense task: T = gap + 2 (marker, gap fillers, "I");
+    labels 0 = present ("need"), 1 = past ("had")."""
+
+    @property
+    def gap(self) -> int:
+        return int(self.tokens.shape[1]) - 2
+
+
+class WeatherBatch(SentenceBatch):
+    """Sequences of the weather task: T = gap + 10 (4 cue words, gap fillers, 6 ending
+    words); labels 0 = "clear", 1 = "rain"."""
+
+    @property
+    def gap(self) -> int:
+        return int(self.tokens.shape[1]) - WEATHER_CUE - WEATHER_ENDING
 
 
 def make_tense_task(n, gap, rng) -> TenseBatch:
@@ -145,6 +183,200 @@ def tense_label(first_token) -> int:
     raise ValueError(f"first_token must be the id of a time marker ({markers}), got {first_token!r}")
 
 
+@dataclass(frozen=True, eq=False)
+class WeatherVocab:
+    """The weather task's words; token id = position in `words`.
+
+    words = "the", the nouns, their verbs, the rainy adjectives, the clear ones, the
+    fillers, then the ending's words. noun_ids (k,) and verb_ids (k,) pair up
+    ("clouds" with "are"); rain_ids, clear_ids, filler_ids (k,); ending_ids (6,) the
+    ending ", it looks like it will" in order; the_id: int.
+    """
+
+    words: tuple
+    the_id: int
+    noun_ids: np.ndarray
+    verb_ids: np.ndarray
+    rain_ids: np.ndarray
+    clear_ids: np.ndarray
+    filler_ids: np.ndarray
+    ending_ids: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.words)
+
+
+@functools.lru_cache(maxsize=1)
+def weather_vocab() -> WeatherVocab:
+    """The vocabulary read from data/weather_vocab.json (read once, then cached)."""
+    with open(WEATHER_VOCAB_FILE, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    nouns, verbs = list(spec["nouns"]), list(spec["nouns"].values())
+    ending = list(spec["ending"])
+    groups = [["the"], nouns, sorted(set(verbs), key=verbs.index), list(spec["rain"]), list(spec["clear"]),
+              list(spec["fillers"]), sorted(set(ending), key=ending.index)]
+    words = tuple(w for group in groups for w in group)
+    # Fair only if no word is in two groups (a filler that is also an adjective would leak
+    # the label), every group has a word, and the ending is as long as WEATHER_ENDING.
+    if len(set(words)) != len(words) or not all(groups) or len(ending) != WEATHER_ENDING:
+        raise ValueError(f"{WEATHER_VOCAB_FILE} must list non-empty groups of distinct words "
+                         f"and an ending of {WEATHER_ENDING} words")
+    index = {w: i for i, w in enumerate(words)}
+
+    def ids(names):
+        a = np.array([index[w] for w in names], dtype=np.int64)
+        a.setflags(write=False)  # shared by every call: nobody may change them
+        return a
+
+    return WeatherVocab(words=words, the_id=index["the"], noun_ids=ids(nouns), verb_ids=ids(verbs),
+                        rain_ids=ids(spec["rain"]), clear_ids=ids(spec["clear"]),
+                        filler_ids=ids(spec["fillers"]), ending_ids=ids(ending))
+
+
+def make_weather_task(n, gap, rng) -> WeatherBatch:
+    """n weather sentences with exactly `gap` fillers (T = gap + 10).
+
+    Labels are balanced exactly (n // 2 of one class, in random order). The noun is
+    drawn uniformly (its verb follows it), the adjective uniformly from the label's
+    four, each filler uniformly and independently from all fillers; the ending is
+    always ", it looks like it will".
+    """
+    n = check_int(n, "n", 1)
+    gap = check_int(gap, "gap", 0)
+    check_rng(rng)
+    vocab = weather_vocab()
+    labels = rng.permutation(np.arange(n, dtype=np.int64) % 2)
+    noun = rng.integers(len(vocab.noun_ids), size=n)
+    rainy = vocab.rain_ids[rng.integers(len(vocab.rain_ids), size=n)]
+    clear = vocab.clear_ids[rng.integers(len(vocab.clear_ids), size=n)]
+    tokens = np.empty((n, WEATHER_CUE + gap + WEATHER_ENDING), dtype=np.int64)
+    tokens[:, 0] = vocab.the_id
+    tokens[:, 1] = vocab.noun_ids[noun]
+    tokens[:, 2] = vocab.verb_ids[noun]
+    tokens[:, 3] = np.where(labels == 1, rainy, clear)
+    tokens[:, WEATHER_CUE:WEATHER_CUE + gap] = vocab.filler_ids[rng.integers(len(vocab.filler_ids), size=(n, gap))]
+    tokens[:, WEATHER_CUE + gap:] = vocab.ending_ids
+    return WeatherBatch(tokens=tokens, labels=labels, vocab=vocab.words)
+
+
+@dataclass(frozen=True, eq=False)
+class CuisineVocab:
+    """The cuisine sentences' words; token id = position in `words`.
+
+    cuisines: the C cuisine names, class c = cuisines[c]; dishes: C tuples of that
+    cuisine's dishes; people: (name, pronoun) pairs; fillers; template: the sentence's
+    slots ("{name1}", "{dish1}", "{fillers}", ...) and fixed words, from the JSON file.
+    """
+
+    words: tuple
+    cuisines: tuple
+    dishes: tuple
+    people: tuple
+    fillers: tuple
+    template: tuple
+
+    @property
+    def size(self) -> int:
+        return len(self.words)
+
+    def ids(self, words) -> np.ndarray:
+        """(k,) int64 token ids of a list of words."""
+        index = {w: i for i, w in enumerate(self.words)}
+        return np.array([index[w] for w in words], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def cuisine_vocab() -> CuisineVocab:
+    """The vocabulary read from data/cuisine_vocab.json (read once, then cached)."""
+    with open(CUISINE_VOCAB_FILE, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    cuisines = tuple(spec["cuisines"])
+    dishes = tuple(tuple(spec["cuisines"][c]) for c in cuisines)
+    people = tuple(spec["people"].items())
+    template = tuple(spec["template"])
+    fixed = [w for w in template if not w.startswith("{")]
+    pronouns = sorted({p for _, p in people})
+    groups = [list(cuisines), [d for ds in dishes for d in ds], [n for n, _ in people], pronouns,
+              list(spec["fillers"]), sorted(set(fixed), key=fixed.index)]
+    words = tuple(w for group in groups for w in group)
+    # Fair only if no word is in two groups (a filler that is also a dish would leak the
+    # answer), and every cuisine has a dish and there are two people to tell apart.
+    if len(set(words)) != len(words) or not all(dishes) or len(people) < 2 or len(cuisines) < 2:
+        raise ValueError(f"{CUISINE_VOCAB_FILE} must list distinct words, a dish for every cuisine, "
+                         f"and at least two people and two cuisines")
+    return CuisineVocab(words=words, cuisines=cuisines, dishes=dishes, people=people,
+                        fillers=tuple(spec["fillers"]), template=template)
+
+
+@dataclass(frozen=True, eq=False)
+class CuisineBatch:
+    """Cuisine sentences.
+
+    tokens: (n, T) int64 token ids, T = len(template) - 2 + 2 * gap.
+    labels: (n, 2) int64 cuisine classes of the two blanks (always different).
+    blanks: (2,) int64 positions of the word "is" before each cuisine word: the
+            steps at which a model predicts the next word.
+    vocab: tuple of the V words; cuisines: tuple of the C class names.
+    """
+
+    tokens: np.ndarray
+    labels: np.ndarray
+    blanks: np.ndarray
+    vocab: tuple
+    cuisines: tuple
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def one_hot(self) -> np.ndarray:
+        """(n, T, V) float64 one-hot encoding of the tokens."""
+        return one_hot(self.tokens, self.vocab_size)
+
+
+def _other(rng, n: int, k: int, first: np.ndarray) -> np.ndarray:
+    """(n,) draws uniform over 0..k-1 but never equal to `first` (n,)."""
+    draw = rng.integers(k - 1, size=n)
+    return draw + (draw >= first)
+
+
+def make_cuisine_task(n, gap, rng) -> CuisineBatch:
+    """n cuisine sentences with exactly `gap` fillers after each dish.
+
+    The two people are drawn uniformly and never the same; the first cuisine
+    uniformly, the second uniformly from the others; each dish uniformly from its
+    cuisine's; each filler uniformly and independently from all fillers.
+    """
+    n = check_int(n, "n", 1)
+    gap = check_int(gap, "gap", 0)
+    check_rng(rng)
+    vocab = cuisine_vocab()
+    names, pronouns = vocab.ids([n for n, _ in vocab.people]), vocab.ids([p for _, p in vocab.people])
+    person1 = rng.integers(len(names), size=n)
+    person2 = _other(rng, n, len(names), person1)
+    cuisine1 = rng.integers(len(vocab.cuisines), size=n)
+    cuisine2 = _other(rng, n, len(vocab.cuisines), cuisine1)
+    dish_ids = [vocab.ids(d) for d in vocab.dishes]
+    dish1, dish2 = ([dish_ids[c][rng.integers(len(dish_ids[c]))] for c in cuisine] for cuisine in (cuisine1, cuisine2))
+    slots = {"{name1}": names[person1], "{pronoun1}": pronouns[person1], "{name2}": names[person2],
+             "{dish1}": np.array(dish1), "{dish2}": np.array(dish2),
+             "{cuisine1}": vocab.ids(vocab.cuisines)[cuisine1], "{cuisine2}": vocab.ids(vocab.cuisines)[cuisine2]}
+    columns = []
+    for word in vocab.template:
+        if word == "{fillers}":
+            columns.append(vocab.ids(vocab.fillers)[rng.integers(len(vocab.fillers), size=(n, gap))])
+        else:
+            columns.append((slots[word] if word in slots else np.full(n, vocab.ids([word])[0]))[:, None])
+    tokens = np.concatenate(columns, axis=1).astype(np.int64)
+    # The blanks: the step before each cuisine word.
+    lengths = [gap if word == "{fillers}" else 1 for word in vocab.template]
+    starts = np.cumsum([0] + lengths)
+    blanks = np.array([starts[vocab.template.index(c)] - 1 for c in ("{cuisine1}", "{cuisine2}")], dtype=np.int64)
+    return CuisineBatch(tokens=tokens, labels=np.stack([cuisine1, cuisine2], axis=1).astype(np.int64),
+                        blanks=blanks, vocab=vocab.words, cuisines=vocab.cuisines)
+
+
 def one_hot(tokens, vocab_size) -> np.ndarray:
     """tokens (...) integer ids in 0..vocab_size-1 -> (..., vocab_size) float64 one-hot."""
     vocab_size = check_int(vocab_size, "vocab_size", 1)
@@ -172,6 +404,16 @@ def decode(tokens, vocab=None) -> list:
         raise ValueError(f"tokens must lie in 0..{len(words) - 1} (the vocabulary), got values "
                          f"from {tokens.min()} to {tokens.max()}")
     return [" ".join(words[i] for i in row) for row in tokens]
+
+
+def encode(text, vocab) -> np.ndarray:
+    """(T,) int64 token ids of a sentence written as words separated by spaces."""
+    words = tuple(vocab)
+    index = {w: i for i, w in enumerate(words)}
+    unknown = [w for w in str(text).split() if w not in index]
+    if unknown:
+        raise ValueError(f"words not in the vocabulary: {unknown}; it has: {', '.join(words)}")
+    return np.array([index[w] for w in str(text).split()], dtype=np.int64)
 
 
 def make_adding_task(n, T, rng):

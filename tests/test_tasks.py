@@ -1,5 +1,6 @@
-"""The two sequence tasks: the tense-agreement task built from the committed
-vocabulary, and the adding problem with its predict-1 baseline."""
+"""The sequence tasks: the tense-agreement task built from the committed
+vocabulary, the adding problem with its predict-1 baseline, the weather sentence
+and the cuisine sentences."""
 import json
 from pathlib import Path
 
@@ -9,13 +10,19 @@ import pytest
 from helpers.tasks import (
     ADDING_BASELINE_MSE,
     LABEL_WORDS,
+    WEATHER_WORDS,
     TenseBatch,
+    cuisine_vocab,
     decode,
+    encode,
+    make_cuisine_task,
+    make_weather_task,
     make_adding_task,
     make_tense_task,
     one_hot,
     tense_label,
     tense_vocab,
+    weather_vocab,
 )
 
 VOCAB_JSON = Path(__file__).resolve().parent.parent / "data" / "tense_vocab.json"
@@ -166,3 +173,57 @@ def test_predicting_one_scores_the_baseline():
     assert ADDING_BASELINE_MSE == pytest.approx(2 / 12)
     assert np.mean((y - 1.0) ** 2) == pytest.approx(2 / 12, abs=0.002)
     assert np.mean(y) == pytest.approx(1.0, abs=0.005)
+
+
+@pytest.mark.parametrize("gap", [0, 1, 7])
+def test_weather_layout_cue_then_fillers_then_ending(gap):
+    vocab = weather_vocab()
+    batch = make_weather_task(40, gap, np.random.default_rng(gap))
+    assert batch.tokens.shape == (40, gap + 10) and batch.gap == gap
+    for sentence, label in zip(decode(batch.tokens, batch.vocab), batch.labels):
+        words = sentence.split()
+        assert words[0] == "the" and (words[1], words[2]) in (("clouds", "are"), ("sky", "is"))
+        assert words[3] in (json.loads(VOCAB_JSON.with_name("weather_vocab.json").read_text())[
+            "rain" if label == 1 else "clear"])
+        assert all(vocab.words.index(w) in vocab.filler_ids for w in words[4:4 + gap])
+        assert " ".join(words[4 + gap:]) == ", it looks like it will"
+    assert WEATHER_WORDS == ("clear", "rain") and not set(WEATHER_WORDS) & set(vocab.words)
+    assert np.bincount(batch.labels).tolist() == [20, 20]
+
+
+def test_weather_label_depends_on_the_adjective_alone():
+    vocab = weather_vocab()
+    batch = make_weather_task(400, 5, np.random.default_rng(3))
+    rainy = np.isin(batch.tokens[:, 3], vocab.rain_ids)
+    assert np.array_equal(rainy, batch.labels == 1)
+    # Both nouns go with both labels, so the noun says nothing about the answer.
+    for noun in vocab.noun_ids:
+        assert set(batch.labels[batch.tokens[:, 1] == noun]) == {0, 1}
+    with pytest.raises(ValueError, match="gap"):
+        make_weather_task(4, -1, np.random.default_rng(0))
+
+
+def test_cuisine_sentences_follow_the_template_and_the_dish_decides():
+    vocab = cuisine_vocab()
+    batch = make_cuisine_task(300, 4, np.random.default_rng(0))
+    assert batch.tokens.shape == (300, len(vocab.template) - 2 + 8)
+    assert (batch.labels[:, 0] != batch.labels[:, 1]).all()
+    words = [s.split() for s in decode(batch.tokens, batch.vocab)]
+    for sentence, (c1, c2) in zip(words, batch.labels):
+        b1, b2 = batch.blanks
+        assert sentence[b1] == sentence[b2] == "is"
+        assert (sentence[b1 + 1], sentence[b2 + 1]) == (vocab.cuisines[c1], vocab.cuisines[c2])
+        assert sentence[2] in vocab.dishes[c1] and sentence[b1 + 8] in vocab.dishes[c2]
+        assert sentence[0] != sentence[b1 + 5]  # two different people
+        assert all(w in vocab.fillers for w in sentence[3:7])
+    assert set(batch.labels[:, 0]) == set(range(len(vocab.cuisines)))
+    assert np.array_equal(make_cuisine_task(5, 2, np.random.default_rng(1)).tokens,
+                          make_cuisine_task(5, 2, np.random.default_rng(1)).tokens)
+
+
+def test_encode_is_decode_inverse_and_names_unknown_words():
+    vocab = cuisine_vocab().words
+    text = "Rana likes biriyani , so his favourite cuisine is Bangladeshi"
+    assert decode(encode(text, vocab), vocab) == [text]
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['kebab'\]"):
+        encode("Rana likes kebab", vocab)
