@@ -144,6 +144,28 @@ def my_cell_path(forget_gates):
 # %% 06.3
 my_forget_bias = 4.0
 
+# %% 06.4
+import numpy as np
+
+
+def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):
+    """One LSTM step backward, rows are examples: returns (dx, dh_prev, dc_prev, dW_ih, dW_hh, db).
+
+    dh (B, H): dL/dh, the gradient of this step's output h. dc (B, H): the part of dL/dc that comes from
+    the next step. x (B, n_in), h_prev (B, H), c_prev (B, H): the step's inputs; W_ih (4H, n_in) and
+    W_hh (4H, H), stored (out, in) as torch stores them. gates (B, 4H): the forward step's gate values
+    i, f, g, o side by side, each (B, H). The forward went on with c = f * c_prev + i * g, h = o * tanh(c).
+    Returns dx (B, n_in), dh_prev (B, H), dc_prev (B, H), dW_ih (4H, n_in), dW_hh (4H, H), db (4H,).
+    """
+    i, f, g, o = np.split(gates, 4, axis=1)  # each (B, H)
+    tanh_c = np.tanh(f * c_prev + i * g)  # c recomputed, then squashed as h sees it
+    dc_here = dc + dh * o * (1.0 - tanh_c ** 2)  # c reaches the loss through the next step and through h
+    dz = np.hstack([dc_here * g * i * (1.0 - i),  # input gate: the sigmoid's slope is i (1 - i)
+                    dc_here * c_prev * f * (1.0 - f),  # forget gate
+                    dc_here * i * (1.0 - g ** 2),  # candidate: tanh's slope is 1 - g^2
+                    dh * tanh_c * o * (1.0 - o)])  # output gate
+    return dz @ W_ih, dz @ W_hh, dc_here * f, dz.T @ x, dz.T @ h_prev, dz.sum(axis=0)
+
 # %% 07.1
 import numpy as np
 

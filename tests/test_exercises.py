@@ -1,4 +1,5 @@
 """Every exercise can be solved, its check accepts the reference solution and rejects plausible mistakes."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,16 @@ from helpers.exercises.core import RETURNED_NONE, RETURNED_NONE_SOMETIMES
 from helpers.grading import load_solutions
 
 SOLUTIONS = load_solutions(Path(__file__).resolve().parents[1] / "solutions" / "solutions.py")
+
+
+def lstm_step_slip(*changes: tuple) -> str:
+    """06.4's reference solution with slips: each (old, new) replaces a piece that occurs once in it."""
+    source = SOLUTIONS["06.4"]
+    for old, new in changes:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
 
 # Mistakes students make; each must be told "not yet".
 WRONG_ANSWERS = {
@@ -53,6 +64,10 @@ WRONG_ANSWERS = {
     "06.2": ["def my_cell_path(forget_gates):\n    return forget_gates.sum(axis=1)",
              "def my_cell_path(forget_gates):\n    return forget_gates[:, -1]"],
     "06.3": ["my_forget_bias = 1.0", "my_forget_bias = 50.0"],
+    "06.4": [lstm_step_slip(("dc + dh * o * (1.0 - tanh_c ** 2)", "dc")),
+             lstm_step_slip(("dz.sum(axis=0)", "dz")),
+             "def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+             "    return dh @ W_hh[:len(W_hh) // 4].T * 0, dh, dc, W_ih * 0, W_hh * 0, W_hh[:, 0] * 0"],
     "07.1": ["def my_orthogonal(n, rng):\n    return rng.standard_normal((n, n)) / np.sqrt(n)",
              "def my_orthogonal(n, rng):\n    return np.eye(n)"],
     "07.2": ["my_remedy = dict(init='he')", "my_remedy = dict(weight_scale=10.0)", "my_remedy = dict(residual=True)"],
@@ -226,6 +241,38 @@ SLIPS = [
     ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates, axis=2)", "not over the units"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.cumprod(forget_gates, axis=1)", "one value per step"),
     ("06.2", "def my_cell_path(forget_gates):\n    return np.prod(forget_gates)", "one value per example and unit"),
+    # 06.4: each usual slip of one LSTM step's backward pass gets its own hint.
+    ("06.4", lstm_step_slip(("dc + dh * o * (1.0 - tanh_c ** 2)", "dc")),
+     "through this step's own output h = o * tanh(c). Your dc_prev has only the first"),
+    ("06.4", lstm_step_slip(("g * i * (1.0 - i)", "g * i")),
+     "belongs to the gate i is off by the sigmoid's slope. That gate is the sigmoid's output s"),
+    ("06.4", lstm_step_slip(("g * i * (1.0 - i)", "g * i"), ("f * (1.0 - f)", "f"), ("o * (1.0 - o)", "o")),
+     "belongs to the gates i, f and o is off by the sigmoid's slope"),
+    ("06.4", lstm_step_slip(("(1.0 - g ** 2)", "(1.0 - g)")), "off by tanh's slope"),
+    ("06.4", lstm_step_slip(("(1.0 - g ** 2)", "(1.0 - g)"), ("o * (1.0 - o)", "o")),
+     "belongs to the gate o is off by the sigmoid's slope. That gate is the sigmoid's output s, and its slope is "
+     "written with s, but it is not s itself (exercise 01.1). The part of your gradients that belongs to g is off by "
+     "tanh's slope"),
+    ("06.4", lstm_step_slip(("dc_here * f, dz.T", "dc_here, dz.T")), "dc_prev is missing a factor"),
+    ("06.4", lstm_step_slip(("dc_here * f, dz.T", "dc, dz.T")), "dc_prev is missing a factor"),
+    ("06.4", lstm_step_slip(("dz.T @ x,", "x.T @ dz,")),
+     "dW_ih has shape (4, 20), the shape of W_ih transposed. A weight's gradient has that weight's shape, (out, in)"),
+    ("06.4", lstm_step_slip(("dz.T @ h_prev,", "h_prev.T @ dz,")), "dW_hh has shape (5, 20), the shape of W_hh"),
+    ("06.4", lstm_step_slip(("return dz @ W_ih,", "return dz @ W_ih.T,")), "The shapes do not fit"),
+    ("06.4", lstm_step_slip(("dz.sum(axis=0)", "dz")), "db has one row per example"),
+    ("06.4", lstm_step_slip(("dz.sum(axis=0)", "dz.mean(axis=0)")), "db is the mean over the batch"),
+    ("06.4", lstm_step_slip(("dh * tanh_c * o", "dh * np.tanh(c_prev) * o")),
+     "dx has the right shape but not the right values. dh_prev, dW_ih, dW_hh and db are not right either. "
+     "dc_prev is right."),
+    ("06.4", lstm_step_slip(("dz.T @ h_prev,", "dz.T @ np.tanh(h_prev),")),
+     "dW_hh has the right shape but not the right values. dx, dh_prev, dc_prev, dW_ih and db are right."),
+    ("06.4", lstm_step_slip(("return dz @ W_ih, dz @ W_hh,", "return dz @ W_hh, dz @ W_ih,")),
+     "dx has shape (3, 5); it should have shape (3, 4). Return (dx, dh_prev, dc_prev, dW_ih, dW_hh, db) in this order"),
+    ("06.4", lstm_step_slip((", dz.sum(axis=0)", "")), "Return the six gradients together, as one tuple"),
+    ("06.4", lstm_step_slip(("i, f, g, o = np.split(gates, 4, axis=1)",
+                             "i, f, g, o = np.split(gates, 4, axis=1)\n"
+                             "    i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)")),
+     "without squashing them again"),
     ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))", "two matrices"),
     ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((2 * n, n)))[0]",
      "Return an (64, 64) matrix"),
@@ -281,6 +328,19 @@ ALSO_RIGHT = [
     ("03.2", "guess_depth_20_ratio = 1e12"),  # 4^20 rounded to its power of ten
     ("03.2", "guess_depth_20_ratio = 1e14"),  # read off the figure generously, within 10x of 1.4e13
     ("07.1", "def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))[0]"),  # no sign fix
+    # 06.4: a list instead of a tuple, the gates sliced by hand and the weight gradients as sums of outer products.
+    ("06.4", lstm_step_slip(("return dz @ W_ih, dz @ W_hh, dc_here * f, dz.T @ x, dz.T @ h_prev, dz.sum(axis=0)",
+                             "return [dz @ W_ih, dz @ W_hh, dc_here * f, dz.T @ x, dz.T @ h_prev, dz.sum(axis=0)]"))),
+    ("06.4", "def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+             "    H = h_prev.shape[1]\n"
+             "    i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))\n"
+             "    c = f * c_prev + i * g\n"
+             "    total = dc + dh * o * (1 - np.tanh(c) ** 2)\n"
+             "    dz = np.concatenate([total * g * i * (1 - i), total * c_prev * f * (1 - f), total * i * (1 - g * g),\n"
+             "                         dh * np.tanh(c) * o * (1 - o)], axis=1)\n"
+             "    dW_ih = sum(np.outer(dz[n], x[n]) for n in range(len(x)))\n"
+             "    dW_hh = sum(np.outer(dz[n], h_prev[n]) for n in range(len(x)))\n"
+             "    return dz @ W_ih, dz @ W_hh, total * f, dW_ih, dW_hh, dz.sum(axis=0)"),
     ("07.2", "my_remedy = dict(activation='relu', init='he')"),
     ("08.1", "cause_setup_1 = ' Vanishing'"),
     ("08.3", "cause_setup_2 = 'Learning rate too large'"),
@@ -320,6 +380,42 @@ def test_other_right_answers_pass(exercise_id, source):
     assert verdict.status == CORRECT, (source, verdict.text)
 
 
+# --- 06.4: one LSTM step backward ---
+
+def test_every_targeted_hint_of_the_lstm_step_is_given_to_one_of_its_slips():
+    from helpers.exercises import nb06
+    messages = [evaluate(exercises()["06.4"], run(setup_for("06.4") + "\n" + source)).message
+                for exercise_id, source, _ in SLIPS if exercise_id == "06.4"]
+    for name in ("TANH_PATH", "FORGET", "SQUASHED_TWICE", "SIGMOID_SLOPE", "TANH_SLOPE", "TRANSPOSED", "NOT_SUMMED",
+                 "MEAN", "SHAPES_DO_NOT_FIT", "NOT_A_TUPLE"):
+        words = max(re.split(r"\{[^}]*\}", getattr(nb06, name)), key=len)  # its longest piece without a blank
+        assert any(words in message for message in messages), name
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_a_wrong_lstm_step_gradient_is_named_and_no_value_is_shown(k):
+    from helpers.exercises.nb06 import STEP_GRADIENTS
+    # The reference answer with one of its six gradients off by a part in a thousand.
+    source = (SOLUTIONS["06.4"] + "\n\n\n_right = my_lstm_step_backward\n\n\n"
+              "def my_lstm_step_backward(*args):\n    grads = list(_right(*args))\n"
+              f"    grads[{k}] = grads[{k}] * 1.001\n    return tuple(grads)\n")
+    verdict = evaluate(exercises()["06.4"], run(source))
+    name, others = STEP_GRADIENTS[k], [n for n in STEP_GRADIENTS if n != STEP_GRADIENTS[k]]
+    assert verdict.status == WRONG
+    assert verdict.message == (f"{name} has the right shape but not the right values. "
+                               f"{', '.join(others[:-1])} and {others[-1]} are right."), verdict.message
+    assert not re.search(r"\d\.\d|\de-?\d", verdict.message)
+
+
+def test_an_lstm_step_answer_that_changes_its_inputs_is_judged_on_what_it_returns():
+    # An answer that changes its inputs in place (the gates, dh) is judged on what it returns; the check's own
+    # reference is computed before the call, so it is still right.
+    source = lstm_step_slip(("i, f, g, o = np.split(gates, 4, axis=1)  # each (B, H)",
+                             "i, f, g, o = [part.copy() for part in np.split(gates, 4, axis=1)]\n"
+                             "    gates[...] = 0.0\n    dh_copy = dh.copy()\n    dh[...] = 0.0\n    dh = dh_copy"))
+    assert evaluate(exercises()["06.4"], run(source)).status == CORRECT
+
+
 def test_the_depth_20_ratio_is_above_the_sigma_prime_estimate_and_the_check_is_built_on_it():
     from helpers.exercises import nb03
     assert nb03.SIGMA_PRIME_ESTIMATE == 4.0 ** 20  # 21 weight layers: 20 steps back from the last to the first
@@ -350,7 +446,7 @@ CODE_EXERCISES = [exercise_id for exercise_id, exercise in exercises().items()
 
 def test_the_code_exercises_are_found_by_their_solutions():
     assert CODE_EXERCISES == ["01.1", "01.2", "02.1", "02.2", "03.1", "03.3", "04.1", "04.3", "05.2", "05.4",
-                              "06.1", "06.2", "07.1", "08.2", "08.6"]
+                              "06.1", "06.2", "06.4", "07.1", "08.2", "08.6"]
 
 
 @pytest.mark.parametrize("exercise_id", CODE_EXERCISES)

@@ -17,7 +17,7 @@ import torch
 from helpers.exercises import CORRECT, WRONG, answer_of, exercises, judge
 
 CODE_EXERCISES = ["01.1", "01.2", "02.1", "02.2", "03.1", "03.3", "04.1", "04.3", "05.2", "05.4", "06.1", "06.2",
-                  "07.1", "08.2", "08.6"]
+                  "06.4", "07.1", "08.2", "08.6"]
 SEEDS = range(20)
 
 
@@ -129,6 +129,31 @@ ALSO_RIGHT = {
              "def my_cell_path(forget_gates):\n    return np.exp(np.log(forget_gates).sum(axis=1))",
              "def my_cell_path(forget_gates):\n    out = np.ones((forget_gates.shape[0], forget_gates.shape[2]))\n"
              "    for t in range(forget_gates.shape[1]):\n        out = out * forget_gates[:, t]\n    return out"],
+    # Slices by hand with einsum and a list; torch tensors in and out; the weights' gradients summed example by example.
+    "06.4": ["def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+             "    H = h_prev.shape[1]\n    i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))\n"
+             "    tc = np.tanh(f * c_prev + i * g)\n    total = dc + dh * o * (1 - tc * tc)\n"
+             "    dz = np.concatenate([total * g * i * (1 - i), total * c_prev * f * (1 - f),\n"
+             "                         total * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)\n"
+             "    return [np.einsum('bk,ki->bi', dz, W_ih), np.einsum('bk,kh->bh', dz, W_hh), total * f,\n"
+             "            np.einsum('bk,bi->ki', dz, x), np.einsum('bk,bh->kh', dz, h_prev), dz.sum(axis=0)]",
+             "def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+             "    dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates = (torch.as_tensor(a) for a in\n"
+             "                                                   (dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates))\n"
+             "    i, f, g, o = gates.chunk(4, dim=1)\n    tc = torch.tanh(f * c_prev + i * g)\n"
+             "    total = dc + dh * o * (1 - tc ** 2)\n"
+             "    dz = torch.cat([total * g * i * (1 - i), total * c_prev * f * (1 - f),\n"
+             "                    total * i * (1 - g ** 2), dh * tc * o * (1 - o)], dim=1)\n"
+             "    return dz @ W_ih, dz @ W_hh, total * f, dz.T @ x, dz.T @ h_prev, dz.sum(dim=0)",
+             "def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+             "    i, f, g, o = np.hsplit(gates, 4)\n    c = f * c_prev + i * g\n"
+             "    dc_total = dc + dh * o * (1 - np.tanh(c) ** 2)\n"
+             "    da = np.hstack([dc_total * g * i * (1 - i), dc_total * c_prev * f * (1 - f),\n"
+             "                    dc_total * i * (1 - g ** 2), dh * np.tanh(c) * o * (1 - o)])\n"
+             "    dW_ih, dW_hh = np.zeros_like(W_ih), np.zeros_like(W_hh)\n"
+             "    for n in range(len(x)):\n        dW_ih += np.outer(da[n], x[n])\n"
+             "        dW_hh += np.outer(da[n], h_prev[n])\n"
+             "    return da @ W_ih, da @ W_hh, dc_total * f, dW_ih, dW_hh, np.sum(da, axis=0)"],
     "07.1": ["def my_orthogonal(n, rng):\n    return np.linalg.qr(rng.standard_normal((n, n)))[0]",
              "def my_orthogonal(n, rng):\n    u, _, vt = np.linalg.svd(rng.standard_normal((n, n)))\n"
              "    return u @ vt"],
@@ -261,6 +286,9 @@ OTHERWISE = {
     "05.4": lambda grads, threshold: [np.copy(g) for g in grads],
     "06.1": lambda x, h, W_f, U_f, b_f: np.full((len(x), len(b_f)), 0.5),
     "06.2": lambda forget_gates: forget_gates[:, -1],
+    "06.4": lambda dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates: (np.zeros_like(x), np.zeros_like(dh), dc * 0.5,
+                                                                 np.zeros_like(W_ih), np.zeros_like(W_hh),
+                                                                 np.zeros(len(W_ih))),
     "07.1": lambda n, rng: np.eye(n),
 }
 
@@ -369,6 +397,33 @@ def _caught(clip, grads, threshold):
         return [g * min(1.0, threshold / norm) for g in grads]
 
 
+def lstm_step_hidden_calls(seed: int) -> list:
+    """The arguments of each call 06.4's hidden cases make with `seed`, answered by the reference."""
+    from helpers.exercises.nb06 import _step_hidden
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return reference("06.4")(*args)
+
+    assert _step_hidden(recording, np.random.default_rng(seed)) is None
+    return calls
+
+
+def test_the_lstm_step_hidden_cases_are_a_batch_of_1_with_h_1_other_sizes_and_saturated_gates():
+    drawn = set()
+    for seed in SEEDS:
+        calls = lstm_step_hidden_calls(seed)
+        sizes = [(x.shape[0], x.shape[1], h_prev.shape[1]) for _, _, x, h_prev, *_ in calls]  # (B, n_in, H)
+        assert len(calls) == 3 and sizes[0][0] == sizes[0][2] == 1 and sizes[1][0] > 1
+        assert all(n_in != H for _, n_in, H in sizes[:2])
+        gates = np.abs(calls[2][-1])
+        distance = np.minimum(gates, 1 - gates)  # to 0 or to +-1, where the gates' slopes vanish
+        assert (distance < 1e-3).mean() > 0.5 and (distance < 1e-6).any(), seed
+        drawn.add(tuple(sizes))
+    assert len(drawn) > len(SEEDS) // 2  # the sizes follow the seed
+
+
 # --- 3. wrong answers stay wrong, with the check's own hint -------------------------------
 
 WRONG_ANSWERS = {
@@ -387,6 +442,9 @@ WRONG_ANSWERS = {
             "    return [g * min(1, threshold / np.linalg.norm(g)) for g in grads]",
     "06.1": "def my_forget_gate(x, h, W_f, U_f, b_f):\n    return np.tanh(x @ W_f.T + h @ U_f.T + b_f)",
     "06.2": "def my_cell_path(forget_gates):\n    return forget_gates.sum(axis=1)",
+    "06.4": "def my_lstm_step_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates):\n"
+            "    i, f, g, o = np.split(gates, 4, axis=1)\n    dz = np.hstack([dc * g * i, dc * c_prev * f, dc * i, dh * o])\n"
+            "    return dz @ W_ih, dz @ W_hh, dc * f, dz.T @ x, dz.T @ h_prev, dz.sum(axis=0)",
     "07.1": "def my_orthogonal(n, rng):\n    return rng.standard_normal((n, n)) / np.sqrt(n)",
     "08.2": "def fixed_deep_network():\n    return mlp(DEEP_DEPTH, nn.ReLU)",
     "08.6": "def fix_initialisation(model):\n    for _, layer in linear_layers(model):\n"

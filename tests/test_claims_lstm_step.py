@@ -1,0 +1,149 @@
+r"""Claims of notebook 06's exercise 06.4 (the backward pass of one LSTM step), set up as its prompt says and
+checked against torch.nn.LSTM, helpers.gated and the exercise's own check. Conventions as in
+tests/test_claims.py (whose last tests read these docstrings too): each docstring starts "06:" and
+quotes its sentences exactly.
+"""
+import numpy as np
+import pytest
+import torch
+
+from helpers.exercises import CORRECT, WRONG, evaluate, exercises
+from helpers.exercises import nb06
+from helpers.gated import init_lstm, lstm_backward, lstm_forward, to_torch_lstm
+from helpers.grading import PROJECT_ROOT, load_solutions
+
+B, N_IN, H = 3, 4, 5
+
+
+def lstm_with_biases(seed: int):
+    """LSTMParams (H, N_IN) with both biases drawn too, so that each of them counts."""
+    rng = np.random.default_rng(seed)
+    params = init_lstm(H, N_IN, rng)
+    params.b_ih[:], params.b_hh[:] = rng.normal(0, 0.5, 4 * H), rng.normal(0, 0.5, 4 * H)
+    return params
+
+
+def torch_step(params, x, h_prev, c_prev, dh, dc) -> dict:
+    """One step of torch.nn.LSTM (float64) from (h_prev, c_prev), and the gradients of L = sum(dh * h) + sum(dc * c)
+    for every input and parameter, by autograd."""
+    module = to_torch_lstm(params)
+    x_, h_, c_ = (torch.tensor(a, requires_grad=True) for a in (x, h_prev, c_prev))
+    _, (h, c) = module(x_[:, None, :], (h_[None], c_[None]))
+    (h[0] * torch.tensor(dh) + c[0] * torch.tensor(dc)).sum().backward()
+    grads = {name: p.grad.numpy() for name, p in module.named_parameters()}
+    return dict(h=h[0].detach().numpy(), c=c[0].detach().numpy(), dx=x_.grad.numpy(), dh_prev=h_.grad.numpy(),
+                dc_prev=c_.grad.numpy(), **grads)
+
+
+def step_inputs(seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(B, N_IN)), rng.normal(size=(B, H)), rng.normal(size=(B, H)), \
+        rng.normal(size=(B, H)), rng.normal(size=(B, H))
+
+
+def test_06_the_step_equations_are_torchs_lstm_step_with_its_gate_order():
+    r"""06: "One LSTM step for a batch whose rows are the examples: `z = x @ W_ih.T + h_prev @ W_hh.T + b` is `(B,
+    4H)`, and its four blocks of $H$ columns, in the order `torch.nn.LSTM` stacks its gates, give" (the equations
+    under it, in numpy with the blocks taken as i, f, g, o, against one step of torch.nn.LSTM with the same weights;
+    any other order of the blocks gives another h)."""
+    from helpers.activations import sigmoid
+
+    params = lstm_with_biases(0)
+    x, h_prev, c_prev, dh, dc = step_inputs(1)
+    torch_out = torch_step(params, x, h_prev, c_prev, dh, dc)
+    z = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b_ih + params.b_hh
+    assert z.shape == (B, 4 * H)
+    blocks = np.split(z, 4, axis=1)
+    for order in ("ifgo", "figo", "igfo", "oifg"):
+        z_i, z_f, z_g, z_o = (blocks["ifgo".index(name)] for name in order)
+        i, f, g, o = sigmoid(z_i), sigmoid(z_f), np.tanh(z_g), sigmoid(z_o)
+        c = f * c_prev + i * g
+        h = o * np.tanh(c)
+        same = np.allclose(h, torch_out["h"], rtol=1e-12, atol=0) and np.allclose(c, torch_out["c"], rtol=1e-12)
+        assert same == (order == "ifgo"), order
+
+
+def test_06_b_is_torchs_two_biases_whose_gradients_are_equal():
+    r"""06: "Here `b` stands for torch's two biases, `b_ih + b_hh`, which get the same gradient" (torch.nn.LSTM's
+    bias_ih_l0 and bias_hh_l0 get equal gradients by autograd, and those are the db the check expects for
+    b = b_ih + b_hh; so are its other five gradients torch's)."""
+    params = lstm_with_biases(2)
+    x, h_prev, c_prev, dh, dc = step_inputs(3)
+    torch_out = torch_step(params, x, h_prev, c_prev, dh, dc)
+    assert np.array_equal(torch_out["bias_ih_l0"], torch_out["bias_hh_l0"])
+    gates, grads = nb06._step_reference(dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh,
+                                        params.b_ih + params.b_hh)
+    want = [torch_out[k] for k in ("dx", "dh_prev", "dc_prev", "weight_ih_l0", "weight_hh_l0", "bias_ih_l0")]
+    for name, got, expected in zip(nb06.STEP_GRADIENTS, grads, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_06_lstm_backward_runs_this_step_from_the_last_to_the_first():
+    r"""06: "From `dh` $= \partial L/\partial h$ and `dc`, the part of $\partial L/\partial c$ that arrives from the
+    next step, return the gradients of $L$ with respect to `x`, `h_prev`, `c_prev`, `W_ih`, `W_hh` and `b`, each with
+    the shape of its variable: `lstm_backward` does this at every step, from the last to the first" (the check's
+    step, run from step T down to 1 with dh and dc from the step after it (0 for dc at T), gives lstm_backward's
+    dL/dh_t at every step, its dL/dc_0 and its summed weight and bias gradients)."""
+    T = 6
+    params = lstm_with_biases(4)
+    rng = np.random.default_rng(5)
+    xs, h0, c0, dh_last = rng.normal(size=(B, T, N_IN)), rng.normal(size=(B, H)), rng.normal(size=(B, H)), \
+        rng.normal(size=(B, H))
+    cache = lstm_forward(params, xs, h0, c0)
+    want = lstm_backward(params, cache, dh_last)
+    b = params.b_ih + params.b_hh
+    dh, dc = dh_last, np.zeros((B, H))
+    total = [np.zeros_like(params.W_ih), np.zeros_like(params.W_hh), np.zeros_like(b)]
+    for t in range(T, 0, -1):
+        x, h_prev, c_prev = xs[:, t - 1], cache.hs[:, t - 1], cache.cs[:, t - 1]
+        _, grads = nb06._step_reference(dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh, b)
+        dx, dh, dc, dW_ih, dW_hh, db = grads
+        assert [g.shape for g in grads] == [x.shape, h_prev.shape, c_prev.shape, params.W_ih.shape,
+                                            params.W_hh.shape, b.shape]
+        np.testing.assert_allclose(dh, want.dh[:, t - 1], rtol=1e-10, atol=1e-13)
+        total = [a + d for a, d in zip(total, (dW_ih, dW_hh, db))]
+    np.testing.assert_allclose(dc, want.dc[:, 0], rtol=1e-10, atol=1e-13)  # c_0 reaches the loss only through c_1
+    for got, expected in zip(total, (want.dW_ih, want.dW_hh, want.db_ih)):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("saturated", [False, True])
+def test_06_the_gates_are_lstm_forwards_and_only_c_needs_computing_again(saturated):
+    r"""06: "The forward step's gate values come in as `gates`, `(B, 4H)` with the blocks $i, f, g, o$ as
+    `lstm_forward` stores them, so only $c$ and $\tanh(c)$ need computing again" (the check's gates are
+    lstm_forward's cache.gates of that one step; from them and the step's inputs, without b, c and tanh(c)
+    recomputed and nothing else, nb06's worked-out gradients are autograd's, with gates far from saturated
+    and near it)."""
+    rng = np.random.default_rng(6)
+    dh, dc, x, h_prev, c_prev, W_ih, W_hh, b = nb06._step_case(rng, B, N_IN, H, saturated)
+    gates, grads = nb06._step_reference(dh, dc, x, h_prev, c_prev, W_ih, W_hh, b)
+    params = init_lstm(H, N_IN, rng)
+    params.W_ih[:], params.W_hh[:], params.b_ih[:] = W_ih, W_hh, b
+    cache = lstm_forward(params, x[:, None, :], h_prev, c_prev)
+    assert gates.shape == (B, 4 * H)
+    np.testing.assert_allclose(gates, cache.gates[:, 0], rtol=1e-12, atol=1e-15)
+    by_hand = nb06._slipped(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates, None)  # no b: it is not needed
+    for name, got, expected in zip(nb06.STEP_GRADIENTS, by_hand, grads):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max(), err_msg=name)
+
+
+def test_06_the_check_compares_all_six_gradients_with_autograd_in_float64():
+    r"""06: "The check compares all six gradients with autograd's, in float64" (its reference is torch's autograd on
+    float64 tensors; the reference answer passes, and the same answer with any one of the six off by a part in a
+    million is told which one)."""
+    exercise = exercises()["06.4"]
+    _, grads = nb06._step_reference(*nb06._step_case(np.random.default_rng(9), B, N_IN, H))
+    assert len(grads) == 6 and all(g.dtype == np.float64 for g in grads)
+    solution = load_solutions(PROJECT_ROOT / "solutions" / "solutions.py")["06.4"]
+    names = {}
+    exec(solution, names)
+    right = names["my_lstm_step_backward"]
+    assert evaluate(exercise, {"my_lstm_step_backward": right}).status == CORRECT
+    for k, name in enumerate(nb06.STEP_GRADIENTS):
+        def off(*args, k=k):
+            result = list(right(*args))
+            result[k] = result[k] * (1 + 1e-6)
+            return tuple(result)
+
+        verdict = evaluate(exercise, {"my_lstm_step_backward": off})
+        assert verdict.status == WRONG and verdict.message.startswith(f"{name} has the right shape"), verdict.text
