@@ -74,29 +74,39 @@ evolution recurrent neural networks" (one marker in each half of the sequence).
 
 
 @dataclass(frozen=True, eq=False)
-class TenseVocab:
-    """The tense task's words; token id = position in `words`.
-
-    words = present markers, then past markers, then fillers, then the subject "I".
-    present_ids, past_ids, filler_ids: (k,) int64 ids of each group; subject_id: int.
-    """
+class Vocab:
+    """A task's words; token id = position in `words`."""
 
     words: tuple
-    present_ids: np.ndarray
-    past_ids: np.ndarray
-    filler_ids: np.ndarray
-    subject_id: int
 
     @property
     def size(self) -> int:
         return len(self.words)
 
 
+def _read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@dataclass(frozen=True, eq=False)
+class TenseVocab(Vocab):
+    """The tense task's words; token id = position in `words`.
+
+    words = present markers, then past markers, then fillers, then the subject "I".
+    present_ids, past_ids, filler_ids: (k,) int64 ids of each group; subject_id: int.
+    """
+
+    present_ids: np.ndarray
+    past_ids: np.ndarray
+    filler_ids: np.ndarray
+    subject_id: int
+
+
 @functools.lru_cache(maxsize=1)
 def tense_vocab() -> TenseVocab:
     """The vocabulary read from data/tense_vocab.json (read once, then cached)."""
-    with open(VOCAB_FILE, encoding="utf-8") as handle:
-        spec = json.load(handle)
+    spec = _read_json(VOCAB_FILE)
     groups = [list(spec["present"]), list(spec["past"]), list(spec["fillers"]), [spec["subject"]]]
     words = tuple(w for group in groups for w in group)
     # The task is only fair if no word belongs to two groups (a filler that is
@@ -113,9 +123,10 @@ def tense_vocab() -> TenseVocab:
 
 @dataclass(frozen=True, eq=False)
 class SentenceBatch:
-    """Sequences of words with one binary label each.
+    """Sequences of words with their labels.
 
-    tokens: (n, T) int64 token ids; labels: (n,) int64 in {0, 1};
+    tokens: (n, T) int64 token ids; labels: (n,) int64 in {0, 1} (the cuisine
+    sentences: (n, 2) class numbers);
     vocab: tuple of the V words; tokens index into it.
     """
 
@@ -184,7 +195,7 @@ def tense_label(first_token) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class WeatherVocab:
+class WeatherVocab(Vocab):
     """The weather task's words; token id = position in `words`.
 
     words = "the", the nouns, their verbs, the rainy adjectives, the clear ones, the
@@ -193,7 +204,6 @@ class WeatherVocab:
     ending ", it looks like it will" in order; the_id: int.
     """
 
-    words: tuple
     the_id: int
     noun_ids: np.ndarray
     verb_ids: np.ndarray
@@ -202,16 +212,11 @@ class WeatherVocab:
     filler_ids: np.ndarray
     ending_ids: np.ndarray
 
-    @property
-    def size(self) -> int:
-        return len(self.words)
-
 
 @functools.lru_cache(maxsize=1)
 def weather_vocab() -> WeatherVocab:
     """The vocabulary read from data/weather_vocab.json (read once, then cached)."""
-    with open(WEATHER_VOCAB_FILE, encoding="utf-8") as handle:
-        spec = json.load(handle)
+    spec = _read_json(WEATHER_VOCAB_FILE)
     nouns, verbs = list(spec["nouns"]), list(spec["nouns"].values())
     ending = list(spec["ending"])
     groups = [["the"], nouns, sorted(set(verbs), key=verbs.index), list(spec["rain"]), list(spec["clear"]),
@@ -261,7 +266,7 @@ def make_weather_task(n, gap, rng) -> WeatherBatch:
 
 
 @dataclass(frozen=True, eq=False)
-class CuisineVocab:
+class CuisineVocab(Vocab):
     """The cuisine sentences' words; token id = position in `words`.
 
     cuisines: the C cuisine names, class c = cuisines[c]; dishes: C tuples of that
@@ -269,16 +274,11 @@ class CuisineVocab:
     slots ("{name1}", "{dish1}", "{fillers}", ...) and fixed words, from the JSON file.
     """
 
-    words: tuple
     cuisines: tuple
     dishes: tuple
     people: tuple
     fillers: tuple
     template: tuple
-
-    @property
-    def size(self) -> int:
-        return len(self.words)
 
     def ids(self, words) -> np.ndarray:
         """(k,) int64 token ids of a list of words."""
@@ -289,8 +289,7 @@ class CuisineVocab:
 @functools.lru_cache(maxsize=1)
 def cuisine_vocab() -> CuisineVocab:
     """The vocabulary read from data/cuisine_vocab.json (read once, then cached)."""
-    with open(CUISINE_VOCAB_FILE, encoding="utf-8") as handle:
-        spec = json.load(handle)
+    spec = _read_json(CUISINE_VOCAB_FILE)
     cuisines = tuple(spec["cuisines"])
     dishes = tuple(tuple(spec["cuisines"][c]) for c in cuisines)
     people = tuple(spec["people"].items())
@@ -310,29 +309,17 @@ def cuisine_vocab() -> CuisineVocab:
 
 
 @dataclass(frozen=True, eq=False)
-class CuisineBatch:
-    """Cuisine sentences.
+class CuisineBatch(SentenceBatch):
+    """Cuisine sentences: tokens (n, T), T = len(template) - 2 + 2 * gap; labels (n, 2)
+    int64 cuisine classes of the two blanks (always different); vocab as SentenceBatch.
 
-    tokens: (n, T) int64 token ids, T = len(template) - 2 + 2 * gap.
-    labels: (n, 2) int64 cuisine classes of the two blanks (always different).
     blanks: (2,) int64 positions of the word "is" before each cuisine word: the
             steps at which a model predicts the next word.
-    vocab: tuple of the V words; cuisines: tuple of the C class names.
+    cuisines: tuple of the C class names.
     """
 
-    tokens: np.ndarray
-    labels: np.ndarray
     blanks: np.ndarray
-    vocab: tuple
     cuisines: tuple
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def one_hot(self) -> np.ndarray:
-        """(n, T, V) float64 one-hot encoding of the tokens."""
-        return one_hot(self.tokens, self.vocab_size)
 
 
 def _other(rng, n: int, k: int, first: np.ndarray) -> np.ndarray:

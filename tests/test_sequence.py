@@ -194,7 +194,8 @@ def test_stored_sweep_is_complete_and_tells_the_story():
     assert max(weather["rnn"][g] for g in (40, 50, 70)) < 0.55 and weather["lstm"][30] > 0.99
 
 
-def test_command_line_runs_only_the_kinds_asked_and_keeps_the_other_rows(tmp_path, monkeypatch, capsys):
+def run_command_line(args: list, tmp_path, monkeypatch) -> tuple:
+    """main(args) on a copy of the stored sweep with run_point faked (metric 0.25): (points run, file written)."""
     import helpers.sequence as sequence
 
     out = tmp_path / "sweep.csv"
@@ -206,7 +207,12 @@ def test_command_line_runs_only_the_kinds_asked_and_keeps_the_other_rows(tmp_pat
         return dict(task=task, kind=kind, gap=gap, seed=seed, metric=0.25, train_seconds=0.0)
 
     monkeypatch.setattr(sequence, "run_point", fake_run_point)
-    assert sequence.main(["--kinds", "irnn", "--out", str(out)]) == 0
+    assert sequence.main([*args, "--out", str(out)]) == 0
+    return calls, out
+
+
+def test_command_line_runs_only_the_kinds_asked_and_keeps_the_other_rows(tmp_path, monkeypatch, capsys):
+    calls, out = run_command_line(["--kinds", "irnn"], tmp_path, monkeypatch)
     assert {kind for _, kind, _, _ in calls} == {"irnn"}
     # The weather task's sweep has no IRNN: only tense and adding run.
     assert len(calls) == sum(len(SWEEP_GAPS[task]) for task in ("tense", "adding")) * len(SWEEP_SEEDS)
@@ -311,18 +317,7 @@ def test_missing_file_says_how_to_regenerate(tmp_path):
 
 
 def test_command_line_runs_only_the_tasks_asked(tmp_path, monkeypatch):
-    import helpers.sequence as sequence
-
-    out = tmp_path / "sweep.csv"
-    out.write_bytes(SWEEP_CSV.read_bytes())
-    calls = []
-
-    def fake_run_point(task, kind, gap, seed, **options):
-        calls.append((task, kind, gap, seed))
-        return dict(task=task, kind=kind, gap=gap, seed=seed, metric=0.25, train_seconds=0.0)
-
-    monkeypatch.setattr(sequence, "run_point", fake_run_point)
-    assert sequence.main(["--tasks", "weather", "--out", str(out)]) == 0
+    calls, out = run_command_line(["--tasks", "weather"], tmp_path, monkeypatch)
     assert {(task, kind) for task, kind, _, _ in calls} == {("weather", "rnn"), ("weather", "lstm")}
     stored, written = load_sweep(), load_sweep(out)
     assert [r for r in written if r["task"] != "weather"] == [r for r in stored if r["task"] != "weather"]
