@@ -81,9 +81,10 @@ def test_06_b_is_torchs_two_biases_whose_gradients_are_equal():
 def test_06_lstm_backward_runs_this_step_from_the_last_to_the_first():
     r"""06: "From `dh` $= \partial L/\partial h$ and `dc`, the part of $\partial L/\partial c$ that arrives from the
     next step, return the gradients of $L$ with respect to `x`, `h_prev`, `c_prev`, `W_ih`, `W_hh` and `b`, each with
-    the shape of its variable: `lstm_backward` does this at every step, from the last to the first" (the check's
-    step, run from step T down to 1 with dh and dc from the step after it (0 for dc at T), gives lstm_backward's
-    dL/dh_t at every step, its dL/dc_0 and its summed weight and bias gradients)."""
+    the shape of its variable. Running this step from the last step to the first is backpropagation through time for
+    the LSTM" (the check's step, run from step T down to 1 with dh and dc from the step after it (0 for dc at T),
+    gives helpers.gated.lstm_backward's dL/dh_t at every step, its dL/dc_0 and its summed weight and bias
+    gradients)."""
     T = 6
     params = lstm_with_biases(4)
     rng = np.random.default_rng(5)
@@ -147,3 +148,60 @@ def test_06_the_check_compares_all_six_gradients_with_autograd_in_float64():
 
         verdict = evaluate(exercise, {"my_lstm_step_backward": off})
         assert verdict.status == WRONG and verdict.message.startswith(f"{name} has the right shape"), verdict.text
+
+
+def test_06_weight_gradients_add_up_outer_products_and_the_bias_is_not_needed():
+    r"""06: "Each weight's gradient adds up the examples' parts, and one example's part is the outer product of the
+    gradient at $z$ with what the weight multiplies (as for a layer in notebook 03); the bias's gradient adds up the
+    gradient at $z$ over the examples. The bias itself is not needed for any of this, so it is not an argument"
+    (against autograd, with the gradient at z from autograd too; the reference solution, which takes no bias,
+    matches autograd's gradients for two different biases, given each one's gates)."""
+    params = lstm_with_biases(2)
+    x, h_prev, c_prev, dh, dc = step_inputs(3)
+    b = params.b_ih + params.b_hh
+    z = torch.tensor(x @ params.W_ih.T + h_prev @ params.W_hh.T + b, requires_grad=True)
+    z_i, z_f, z_g, z_o = z.chunk(4, dim=1)
+    c = torch.sigmoid(z_f) * torch.tensor(c_prev) + torch.sigmoid(z_i) * torch.tanh(z_g)
+    h = torch.sigmoid(z_o) * torch.tanh(c)
+    (h * torch.tensor(dh) + c * torch.tensor(dc)).sum().backward()
+    dz = z.grad.numpy()  # (B, 4H)
+    gates, (_, _, _, dW_ih, dW_hh, db) = nb06._step_reference(dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh, b)
+    np.testing.assert_allclose(dW_ih, sum(np.outer(dz[n], x[n]) for n in range(B)), rtol=1e-12)
+    np.testing.assert_allclose(dW_hh, sum(np.outer(dz[n], h_prev[n]) for n in range(B)), rtol=1e-12)
+    np.testing.assert_allclose(db, dz.sum(axis=0), rtol=1e-12)
+    names = {}
+    exec(load_solutions(PROJECT_ROOT / "solutions" / "solutions.py")["06.4"], names)
+    got = names["my_lstm_step_backward"](dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh, gates)
+    other_b = b + np.random.default_rng(7).normal(size=b.shape)  # another bias, the same step otherwise
+    other_gates, expected = nb06._step_reference(dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh, other_b)
+    # With the other bias the gates differ, and the solution given those gates matches autograd there too.
+    got_other = names["my_lstm_step_backward"](dh, dc, x, h_prev, c_prev, params.W_ih, params.W_hh, other_gates)
+    for a, want in zip(got_other, expected):
+        np.testing.assert_allclose(a, want, rtol=1e-10, atol=1e-13)
+    for a, want in zip(got[3:], (dW_ih, dW_hh, db)):
+        np.testing.assert_allclose(a, want, rtol=1e-10, atol=1e-13)
+
+
+def test_06_the_gradient_at_c_is_the_next_steps_plus_this_steps_output():
+    r"""06: "One LSTM step backward: the gradient at $c$ is what comes from the next step plus $\partial L/\partial h
+    \odot o \odot (1 - \tanh^2 c)$ from this step's output; from it each gate's part follows through that gate's own
+    slope" (against autograd: the gradient at c, and the gradient at each gate's pre-activation as that times the
+    gate's other factor times its slope)."""
+    params = lstm_with_biases(4)
+    x, h_prev, c_prev, dh, dc = step_inputs(6)
+    z = torch.tensor(x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b_ih + params.b_hh, requires_grad=True)
+    z_i, z_f, z_g, z_o = z.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(z_i), torch.sigmoid(z_f), torch.tanh(z_g), torch.sigmoid(z_o)
+    c = f * torch.tensor(c_prev) + i * g
+    c.retain_grad()
+    h = o * torch.tanh(c)
+    (h * torch.tensor(dh) + c * torch.tensor(dc)).sum().backward()
+    c_grad = c.grad.numpy()
+    i, f, g, o, c = (t.detach().numpy() for t in (i, f, g, o, c))
+    at_c = dc + dh * o * (1 - np.tanh(c) ** 2)
+    np.testing.assert_allclose(c_grad, at_c, rtol=1e-12)
+    dz_i, dz_f, dz_g, dz_o = np.split(z.grad.numpy(), 4, axis=1)
+    np.testing.assert_allclose(dz_i, at_c * g * i * (1 - i), rtol=1e-12)
+    np.testing.assert_allclose(dz_f, at_c * c_prev * f * (1 - f), rtol=1e-12)
+    np.testing.assert_allclose(dz_g, at_c * i * (1 - g ** 2), rtol=1e-12)
+    np.testing.assert_allclose(dz_o, dh * np.tanh(c) * o * (1 - o), rtol=1e-12)

@@ -51,7 +51,7 @@ def _solved(kind: str) -> dict:
 
 def test_06_the_rnn_loses_the_word_from_25_fillers_the_lstm_holds_it_to_30():
     r"""06: "With no fillers both cells answer every held-out sentence. The RNN already loses seeds at 10 fillers, where
-    three of five solve the task, and from 25 fillers on it is at chance with every seed but one (seed 4 at 30). The
+    three of five solve the task ... and from 25 fillers on it is at chance with every seed but one (seed 4 at 30). The
     LSTM solves every length up to 30 fillers with every seed; beyond that the budget starts to tell: four seeds of five
     solve 40, three solve 50 and one solves 70", "on the lecture's weather sentence the RNN is at chance from 25 filler
     words on with every seed but one, while the LSTM solves 30 with every seed" (at chance: within 0.05 of 0.5)."""
@@ -95,13 +95,18 @@ def test_06_the_cuisine_sentences_and_the_lstm_that_names_both_cuisines():
     assert words[3:9] == ["very", "much", "at", "every", "family", "dinner"] and len(encode(LECTURE, vocab.vocab)) == 37
 
 
-def test_06_written_at_the_dish_kept_across_the_fillers_overwritten_at_the_second_person():
-    r"""06: "At the dish the first cuisine's share jumps from 0 to about 0.6: the LSTM writes the cuisine into its cell
-    state. Across the fillers the share does not fade but grows, to above 0.9 at the first blank", "over the first
-    fillers the four units' forget gates average about 0.8. From the full stop to *loves*, the second person's words,
-    the same gates average about 0.7 and the first cuisine's share falls. At the second dish it drops to about 0.2
-    while the second cuisine's jumps to about 0.6, and at the second blank the first cuisine explains less than a
-    tenth of the spread and the second more than nine tenths"."""
+def test_06_written_at_the_dish_kept_by_writing_again_overwritten_at_the_second_dish():
+    r"""06: "At the dish the first cuisine's share jumps from 0 to about 0.6: the LSTM writes the cuisine that the dish
+    implies into its cell state. Across the fillers the share does not fade but grows, to above 0.9 at the first
+    blank", "Over the first fillers the four units' gates average about 0.8, so with nothing written again, only
+    between about a fifth and three fifths of the dish's entry would survive the six fillers (their product)",
+    "the spread of their cell states over the sentences grows more than threefold from the dish to the first blank,
+    and the first cuisine accounts for nearly all of it there. Over the second person's words, from the full stop
+    to *loves*, the first cuisine's share falls. At the second dish it drops to about 0.2 while the second
+    cuisine's jumps to about 0.6, and at the second blank the first cuisine explains less than a tenth of the
+    spread, close to the floor of 0.06, while the second explains more than nine tenths" ("about a fifth and three
+    fifths": the four products' median over sentences lie in 0.15..0.65; "nearly all": above 0.95 for each unit;
+    "close to the floor": within 0.03 of it)."""
     run, cache, share, holders = cuisine()
     words = LECTURE.split()
     dish1, dish2 = words.index("biriyani"), words.index("pasta")
@@ -112,8 +117,43 @@ def test_06_written_at_the_dish_kept_across_the_fillers_overwritten_at_the_secon
     fillers = slice(dish1 + 1, words.index(","))
     assert np.all(np.diff(first[dish1 + 1:first_blank + 1]) > -0.02) and first[first_blank] > 0.9  # grows, not fades
     f = cache.f[:, :, holders]
-    person = slice(words.index("."), words.index("loves") + 1)
-    assert about(f[:, fillers].mean(), 0.8, 0.05) and about(f[:, person].mean(), 0.7, 0.05)
+    kept = np.median(np.prod(f[:, fillers], axis=1), axis=0)
+    assert about(f[:, fillers].mean(), 0.8, 0.05) and kept.min() > 0.15 and kept.max() < 0.65
+    spread = cache.cs[:, 1:, holders].std(axis=0).mean(axis=1)
+    assert spread[first_blank] > 3 * spread[dish1]
+    assert class_share(cache.cs[:, 1:, holders], run.held_out.labels[:, 0])[first_blank].min() > 0.95
     assert first[words.index("loves")] < first[words.index(".")] - 0.2  # it falls over the second person's words
     assert about(first[dish2], 0.2) and about(second[dish2], 0.6) and second[dish2 - 1] < 0.1
-    assert first[second_blank] < 0.1 and second[second_blank] > 0.9
+    assert first[second_blank] < 0.1 and abs(first[second_blank] - floor()) < 0.03 and second[second_blank] > 0.9
+
+
+def floor() -> float:
+    r"""The first cuisine's share in cell states that hold the second cuisine alone (16 units, each a random
+    function of it), over the notebook's held-out sentences."""
+    run = cuisine()[0]
+    second = run.held_out.labels[:, 1]
+    states = np.random.default_rng(0).normal(size=(len(run.held_out.cuisines), 16))[second][:, None, :]
+    return float(class_share(states, run.held_out.labels[:, 0]).mean())
+
+
+def test_06_a_cell_holding_only_the_other_cuisine_gives_a_share_of_about_0_06():
+    r"""06: "(Not quite 0 here: a sentence's two cuisines are never the same, so a cell state that holds only the other
+    cuisine still gives this one a share of about 0.06. That is why the second cuisine's line sits a little above 0
+    before its dish.)" (about: within 0.015; the line before the second dish lies between 0.02 and 0.1)."""
+    assert about(floor(), 0.06, 0.015)
+    run, _, share, _ = cuisine()
+    dish2 = LECTURE.split().index("pasta")
+    assert 0.02 < share[1][dish2 - 8:dish2].min() and share[1][dish2 - 8:dish2].max() < 0.1
+
+
+def test_06_on_another_processor_the_rnns_counts_at_10_and_20_fillers_are_four_and_two():
+    r"""06: "where three of five solve the task (four on another processor, and at 20 fillers two instead of three:
+    runs this close to the edge tip either way)" (the five seeds trained as helpers.execute.OTHER_CPU computes)."""
+    from helpers.execute import OTHER_CPU
+    from tests.test_claims import run_as
+
+    code = ("import json; from helpers.sequence import run_point; "
+            "print(json.dumps([[run_point('weather', 'rnn', g, s)['metric'] for s in range(5)] for g in (10, 20)]))")
+    at_10, at_20 = run_as(OTHER_CPU, code)
+    assert sum(m > 0.95 for m in at_10) == 4 and sum(m > 0.95 for m in at_20) == 2
+    assert (_solved("rnn")[10], _solved("rnn")[20]) == (3, 3)
