@@ -245,14 +245,14 @@ SLIPS = [
     ("06.4", lstm_step_slip(("dc + dh * o * (1.0 - tanh_c ** 2)", "dc")),
      "through this step's own output h = o * tanh(c). Your dc_prev has only the first"),
     ("06.4", lstm_step_slip(("g * i * (1.0 - i)", "g * i")),
-     "belongs to the gate i is off by the sigmoid's slope. That gate is the sigmoid's output s"),
+     "belongs to the gate i uses the wrong slope for the sigmoid. That gate is the sigmoid's output s"),
     ("06.4", lstm_step_slip(("g * i * (1.0 - i)", "g * i"), ("f * (1.0 - f)", "f"), ("o * (1.0 - o)", "o")),
-     "belongs to the gates i, f and o is off by the sigmoid's slope"),
+     "belongs to the gates i, f and o uses the wrong slope for the sigmoid"),
     ("06.4", lstm_step_slip(("(1.0 - g ** 2)", "(1.0 - g)")), "off by tanh's slope"),
     ("06.4", lstm_step_slip(("(1.0 - g ** 2)", "(1.0 - g)"), ("o * (1.0 - o)", "o")),
-     "belongs to the gate o is off by the sigmoid's slope. That gate is the sigmoid's output s, and its slope is "
-     "written with s, but it is not s itself (exercise 01.1). The part of your gradients that belongs to g is off by "
-     "tanh's slope"),
+     "belongs to the gate o uses the wrong slope for the sigmoid. That gate is the sigmoid's output s, and its slope "
+     "is written with s, but it is not s itself (exercise 01.1). The part of your gradients that belongs to g is off "
+     "by tanh's slope"),
     ("06.4", lstm_step_slip(("dc_here * f, dz.T", "dc_here, dz.T")), "dc_prev is missing a factor"),
     ("06.4", lstm_step_slip(("dc_here * f, dz.T", "dc, dz.T")), "dc_prev is missing a factor"),
     ("06.4", lstm_step_slip(("dz.T @ x,", "x.T @ dz,")),
@@ -261,9 +261,26 @@ SLIPS = [
     ("06.4", lstm_step_slip(("return dz @ W_ih,", "return dz @ W_ih.T,")), "The shapes do not fit"),
     ("06.4", lstm_step_slip(("dz.sum(axis=0)", "dz")), "db has one row per example"),
     ("06.4", lstm_step_slip(("dz.sum(axis=0)", "dz.mean(axis=0)")), "db is the mean over the batch"),
-    ("06.4", lstm_step_slip(("dh * tanh_c * o", "dh * np.tanh(c_prev) * o")),
+    ("06.4", lstm_step_slip(("dh * tanh_c * o", "tanh_c * o")),  # dh left out at o: no targeted hint
      "dx has the right shape but not the right values. dh_prev, dW_ih, dW_hh and db are not right either. "
      "dc_prev is right."),
+    # the gates in the textbook's order i, f, o, g: both taken apart and put together that way, or taken apart alone
+    ("06.4", lstm_step_slip(("i, f, g, o = np.split", "i, f, o, g = np.split"),
+                            ("dc_here * i * (1.0 - g ** 2),  # candidate: tanh's slope is 1 - g^2\n"
+                             "                    dh * tanh_c * o * (1.0 - o)])",
+                             "dh * tanh_c * o * (1.0 - o),\n                    dc_here * i * (1.0 - g ** 2)])")),
+     "in the order torch.nn.LSTM stacks them, i, f, g, o, not i, f, o, g"),
+    ("06.4", lstm_step_slip(("i, f, g, o = np.split", "i, f, o, g = np.split")), "the order torch.nn.LSTM stacks"),
+    # h's part at c without o
+    ("06.4", lstm_step_slip(("dc + dh * o * (1.0 - tanh_c ** 2)", "dc + dh * (1.0 - tanh_c ** 2)")),
+     "on its way back from h to c the gradient goes through both of its factors"),
+    # tanh(c_prev) where h sees tanh(c): everywhere, at c alone, at o alone
+    ("06.4", lstm_step_slip(("np.tanh(f * c_prev + i * g)", "np.tanh(c_prev)")),
+     "h is built from c = f * c_prev + i * g, which is not among the arguments and must be computed again"),
+    ("06.4", lstm_step_slip(("dh * o * (1.0 - tanh_c ** 2)", "dh * o * (1.0 - np.tanh(c_prev) ** 2)")),
+     "where h uses this step's new cell state"),
+    ("06.4", lstm_step_slip(("dh * tanh_c * o", "dh * np.tanh(c_prev) * o")),
+     "where h uses this step's new cell state"),
     ("06.4", lstm_step_slip(("dz.T @ h_prev,", "dz.T @ np.tanh(h_prev),")),
      "dW_hh has the right shape but not the right values. dx, dh_prev, dc_prev, dW_ih and db are right."),
     ("06.4", lstm_step_slip(("return dz @ W_ih, dz @ W_hh,", "return dz @ W_hh, dz @ W_ih,")),
@@ -387,7 +404,7 @@ def test_every_targeted_hint_of_the_lstm_step_is_given_to_one_of_its_slips():
     messages = [evaluate(exercises()["06.4"], run(setup_for("06.4") + "\n" + source)).message
                 for exercise_id, source, _ in SLIPS if exercise_id == "06.4"]
     for name in ("TANH_PATH", "FORGET", "SQUASHED_TWICE", "SIGMOID_SLOPE", "TANH_SLOPE", "TRANSPOSED", "NOT_SUMMED",
-                 "MEAN", "SHAPES_DO_NOT_FIT", "NOT_A_TUPLE"):
+                 "MEAN", "SHAPES_DO_NOT_FIT", "NOT_A_TUPLE", "GATE_ORDER", "OUTPUT_FACTOR", "NEW_CELL_STATE"):
         words = max(re.split(r"\{[^}]*\}", getattr(nb06, name)), key=len)  # its longest piece without a blank
         assert any(words in message for message in messages), name
 

@@ -105,9 +105,9 @@ FORGET = ("dc_prev is missing a factor: c_prev enters this step only through f *
           "to the gradient on its way back?")
 SQUASHED_TWICE = ("The argument gates already holds the gate values i, f, g, o, after the sigmoid and tanh, not "
                   "their pre-activations: use them as they are, without squashing them again.")
-SIGMOID_SLOPE = ("The part of your gradients that belongs to the gate{s} {names} is off by the sigmoid's slope. "
-                 "{Those} gate{s} {are} the sigmoid's output s, and its slope is written with s, but it is not s "
-                 "itself (exercise 01.1).")
+SIGMOID_SLOPE = ("The part of your gradients that belongs to the gate{s} {names} uses the wrong slope for the "
+                 "sigmoid. {Those} gate{s} {are} the sigmoid's output s, and its slope is written with s, but it is "
+                 "not s itself (exercise 01.1).")
 TANH_SLOPE = ("The part of your gradients that belongs to g is off by tanh's slope. g is tanh's output, and its "
               "slope is written with g, but it is not 1 - g (exercise 02.1).")
 TRANSPOSED = ("{name} has shape {got}, the shape of {weight} transposed. A weight's gradient has that weight's "
@@ -116,6 +116,14 @@ NOT_SUMMED = ("db has one row per example. Every example of the batch goes throu
               "gradient adds up their parts and has b's shape, {want}.")
 MEAN = ("db is the mean over the batch. The loss adds up the examples' parts, so the bias's gradient is their "
         "sum, as for dW_ih and dW_hh.")
+GATE_ORDER = ("The argument gates holds the four gates' blocks in the order torch.nn.LSTM stacks them, i, f, g, o, "
+              "not i, f, o, g. Take the blocks apart in that order, and put the gradient at z together in that same "
+              "order.")
+OUTPUT_FACTOR = ("The part of your gradient at c that comes through this step's output h misses a factor. "
+                 "h = o * tanh(c) is a product: on its way back from h to c the gradient goes through both of its "
+                 "factors, not through tanh alone.")
+NEW_CELL_STATE = ("Your gradients squash c_prev where h uses this step's new cell state: h is built from "
+                  "c = f * c_prev + i * g, which is not among the arguments and must be computed again from the gates.")
 
 
 def _step_case(rng, B: int, n_in: int, H: int, saturated: bool = False) -> tuple:
@@ -158,18 +166,22 @@ def _slipped(dh, dc, x, h_prev, c_prev, W_ih, W_hh, gates, slip: str | None) -> 
     """The six gradients worked out by hand from the gate values (slip None), or as an answer with one `slip`
     gives them (for the hints):
     "tanh path" (dc used alone at c), "forget" (dc_prev without f), "slopes" (the sigmoid's slope
-    written s, tanh's written 1 - g, in every gate)."""
-    H = h_prev.shape[1]
-    gate_i, gate_f, gate_g, gate_o = (gates[:, k * H:(k + 1) * H] for k in range(4))
-    squashed_c = np.tanh(gate_f * c_prev + gate_i * gate_g)
-    at_c = dc if slip == "tanh path" else dc + dh * gate_o * (1 - squashed_c ** 2)
+    written s, tanh's written 1 - g, in every gate), "gate order" (the blocks of gates and of the gradient at z
+    taken as i, f, o, g), "output factor" (h's part at c without o), "old c" (tanh(c_prev) in place of tanh(c))."""
+    order = "ifog" if slip == "gate order" else "ifgo"
+    blocks = dict(zip(order, np.split(gates, 4, axis=1)))
+    gate_i, gate_f, gate_g, gate_o = (blocks[name] for name in "ifgo")
+    squashed_c = np.tanh(c_prev if slip == "old c" else gate_f * c_prev + gate_i * gate_g)
+    through_h = dh * (1 if slip == "output factor" else gate_o) * (1 - squashed_c ** 2)
+    at_c = dc if slip == "tanh path" else dc + through_h
 
     def slope(s):
         return s if slip == "slopes" else s * (1 - s)
 
     g_slope = 1 - gate_g if slip == "slopes" else 1 - gate_g ** 2
-    d_z = np.concatenate([at_c * gate_g * slope(gate_i), at_c * c_prev * slope(gate_f), at_c * gate_i * g_slope,
-                          dh * squashed_c * slope(gate_o)], axis=1)
+    at_z = {"i": at_c * gate_g * slope(gate_i), "f": at_c * c_prev * slope(gate_f), "g": at_c * gate_i * g_slope,
+            "o": dh * squashed_c * slope(gate_o)}
+    d_z = np.concatenate([at_z[name] for name in order], axis=1)
     return [d_z @ W_ih, d_z @ W_hh, at_c if slip == "forget" else at_c * gate_f, d_z.T @ x, d_z.T @ h_prev,
             d_z.sum(axis=0)]
 
@@ -207,15 +219,30 @@ def _step_shape_hint(got: list, expected: list) -> str | None:
     return None
 
 
-def _gate_slope_hint(got: list, expected: list, slipped: list, H: int) -> str | None:
-    """SIGMOID_SLOPE and/or TANH_SLOPE for the gates whose rows of db (or, when db has another shape, of dW_ih
-    or dW_hh) are wrong and are what the "slopes" slip gives; None when no gate's are."""
+def _dc_prev_hint(dc_prev, inputs: tuple) -> str | None:
+    """The hint of the slip whose dc_prev the answer's wrong `dc_prev` is, or None."""
+    if _same(dc_prev, inputs[1]):  # dc passed on as it came
+        return FORGET
+    hints = {"tanh path": TANH_PATH.format(what="dc_prev has"), "forget": FORGET, "gate order": GATE_ORDER,
+             "output factor": OUTPUT_FACTOR, "old c": NEW_CELL_STATE}
+    return next((hint for slip, hint in hints.items() if _same(dc_prev, _slipped(*inputs, slip)[2])), None)
+
+
+def _gates_off_as(got: list, expected: list, slipped: list, H: int) -> list:
+    """The gates whose rows of db (or, when db has another shape, of dW_ih or dW_hh) are wrong and are what
+    `slipped` gives."""
     k = next((k for k in (5, 3, 4) if got[k].shape == expected[k].shape), None)  # db, dW_ih, dW_hh
     if k is None:
-        return None
+        return []
     rows = {name: slice(gate * H, (gate + 1) * H) for gate, name in enumerate("ifgo")}  # gate k's rows
-    off = [name for name, r in rows.items()
-           if not _same(got[k][r], expected[k][r]) and _same(got[k][r], slipped[k][r])]
+    return [name for name, r in rows.items()
+            if not _same(got[k][r], expected[k][r]) and _same(got[k][r], slipped[k][r])]
+
+
+def _gate_slope_hint(got: list, expected: list, slipped: list, H: int) -> str | None:
+    """SIGMOID_SLOPE and/or TANH_SLOPE for the gates whose rows are wrong and are what the "slopes" slip gives
+    (see _gates_off_as); None when no gate's are."""
+    off = _gates_off_as(got, expected, slipped, H)
     sigmoids = [name for name in off if name != "g"]
     hints = []
     if sigmoids:
@@ -250,15 +277,16 @@ def _step_test(fn):
     if all(_same(a, want) for a, want in zip(got, _slipped(*inputs[:-1], _squashed(gates), None))):
         return SQUASHED_TWICE
     if not _same(got[2], expected[2]):
-        if _same(got[2], _slipped(*inputs, "tanh path")[2]):
-            return TANH_PATH.format(what="dc_prev has")
-        if _same(got[2], _slipped(*inputs, "forget")[2]) or _same(got[2], dc):
-            return FORGET
+        hint = _dc_prev_hint(got[2], inputs)
+        if hint:
+            return hint
     if _same(got[5] * B, expected[5]):
         return MEAN
     hint = _gate_slope_hint(got, expected, _slipped(*inputs, "slopes"), H)
     if hint:
         return hint
+    if "o" in _gates_off_as(got, expected, _slipped(*inputs, "old c"), H):  # tanh(c_prev) at o alone
+        return NEW_CELL_STATE
     no_tanh_path = _slipped(*inputs, "tanh path")
     if not _same(got[5], expected[5]) and _same(got[5], no_tanh_path[5]):
         return TANH_PATH.format(what="gradients have")
