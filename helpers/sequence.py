@@ -60,6 +60,7 @@ TASKS = ("tense", "adding", "weather")
 METRICS = {"tense": "accuracy", "adding": "mse", "weather": "accuracy"}  # what run_point's "metric" is
 CHANCE = {"tense": 0.5, "adding": ADDING_BASELINE_MSE, "weather": 0.5}  # the metric of a model that learned nothing
 LOSSES = {"tense": "bce", "adding": "mse", "weather": "bce"}
+SENTENCE_TASKS = {"tense": make_tense_task, "weather": make_weather_task}  # one-hot words in, a binary label out
 # How far a fresh run of a stored point may land from the stored metric when it runs on
 # another processor (float32 kernels round differently in the last bit). Measured by
 # re-running the whole sweep as another CPU computes (helpers.execute.OTHER_CPU): 29 of
@@ -256,8 +257,8 @@ def _one_thread():
 
 def _task_data(task: str, gap: int, n: int, rng: np.random.Generator):
     """(X (n, T, n_in) float32 tensor, y (n,) float64 numpy) for one task."""
-    if task in ("tense", "weather"):
-        batch = (make_tense_task if task == "tense" else make_weather_task)(n, gap, rng)
+    if task in SENTENCE_TASKS:
+        batch = SENTENCE_TASKS[task](n, gap, rng)
         X, y = batch.one_hot(), batch.labels.astype(np.float64)
     else:
         X, y = make_adding_task(n, gap, rng)
@@ -342,18 +343,19 @@ def _check_list(values, name: str) -> list:
 
 
 def _sweep_points(task, kinds, gaps, seeds) -> list:
-    """SweepPoints of kind x gap x seed (that nesting order), all checked; gaps None: SWEEP_GAPS[task]."""
+    """SweepPoints of kind x gap x seed (that nesting order), all checked; kinds None: SWEEP_KINDS[task],
+    gaps None: SWEEP_GAPS[task]."""
     task = check_choice(task, "task", TASKS)
-    kinds = _check_list(kinds, "kinds")
+    kinds = _check_list(SWEEP_KINDS[task] if kinds is None else kinds, "kinds")
     gaps = _check_list(SWEEP_GAPS[task] if gaps is None else gaps, "gaps")
     seeds = _check_list(seeds, "seeds")
     return [SweepPoint(task, kind, gap, seed) for kind in kinds for gap in gaps for seed in seeds]
 
 
-def run_sweep(task, kinds=SEQUENCE_KINDS, gaps=None, seeds=SWEEP_SEEDS, progress=True, **options) -> list:
+def run_sweep(task, kinds=None, gaps=None, seeds=SWEEP_SEEDS, progress=True, **options) -> list:
     """run_point for every kind x gap x seed (in that nesting order); returns the list of dicts.
 
-    gaps None: SWEEP_GAPS[task]. options go to run_point (default: the stored budget).
+    kinds None: SWEEP_KINDS[task]; gaps None: SWEEP_GAPS[task]. options go to run_point (default: the stored budget).
     Every point is checked before the first one runs, so a bad gap fails at once.
     A progress bar (label "sweep", unit "runs") shows in a notebook when progress is True.
     """
@@ -476,6 +478,8 @@ class CuisineModel(SequenceModel):
 
     forward(x (n, T, V)) -> (n, k, C): the readout of h_t at the k steps `blanks`.
     step_logits(x) -> (n, T, C): the same readout at every step.
+    Weights: SequenceModel("lstm", ...)'s from `rng`, then its one-output readout is
+    replaced by a C-output one drawn next from `rng`, N(0, 1/hidden), bias 0.
     """
 
     def __init__(self, n_in, n_classes, blanks, hidden=CUISINE_HIDDEN, *, rng, input_scale=1.0, forget_bias=None):
