@@ -305,8 +305,8 @@ def test_06_the_irnn_runs_are_fragile_on_another_processor():
 
 def test_06_summary_the_irnn():
     r"""06: "An IRNN (ReLU units, $W_h = I$ and zero biases at the start) needs gradient clipping; with it, it learns the
-    adding problem at every length where the tanh RNN cannot, less precisely than the gated cells and with runs that
-    change with the last bit of the arithmetic" (needs clipping: the tests above, at the baseline from length 50 on
+    adding problem at every length, including those where the tanh RNN cannot, less precisely than the gated cells
+    and with runs that can change with the processor's rounding" (needs clipping: the tests above, at the baseline from length 50 on
     without it; less precisely: the GRU's mean is lower at every length)."""
     from helpers.sequence import SWEEP_GAPS
 

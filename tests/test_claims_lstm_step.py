@@ -79,7 +79,8 @@ def test_06_b_is_torchs_two_biases_whose_gradients_are_equal():
 
 
 def test_06_lstm_backward_runs_this_step_from_the_last_to_the_first():
-    r"""06: "From `dh` $= \partial L/\partial h$ and `dc`, the part of $\partial L/\partial c$ that arrives from the
+    r"""06: "From `dh` $= \partial L/\partial h$ (all of it: what this step's output passes on and what the next step
+    sends back) and `dc`, the part of $\partial L/\partial c$ that arrives from the
     next step, return the gradients of $L$ with respect to `x`, `h_prev`, `c_prev`, `W_ih`, `W_hh` and `b`, each with
     the shape of its variable. Running this step from the last step to the first is backpropagation through time for
     the LSTM" (the check's step, run from step T down to 1 with dh and dc from the step after it (0 for dc at T),
