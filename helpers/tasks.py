@@ -227,14 +227,13 @@ def weather_vocab() -> WeatherVocab:
     if len(set(words)) != len(words) or not all(groups) or len(ending) != WEATHER_ENDING:
         raise ValueError(f"{WEATHER_VOCAB_FILE} must list non-empty groups of distinct words "
                          f"and an ending of {WEATHER_ENDING} words")
-    index = {w: i for i, w in enumerate(words)}
 
     def ids(names):
-        a = np.array([index[w] for w in names], dtype=np.int64)
+        a = word_ids(names, words)
         a.setflags(write=False)  # shared by every call: nobody may change them
         return a
 
-    return WeatherVocab(words=words, the_id=index["the"], noun_ids=ids(nouns), verb_ids=ids(verbs),
+    return WeatherVocab(words=words, the_id=words.index("the"), noun_ids=ids(nouns), verb_ids=ids(verbs),
                         rain_ids=ids(spec["rain"]), clear_ids=ids(spec["clear"]),
                         filler_ids=ids(spec["fillers"]), ending_ids=ids(ending))
 
@@ -282,8 +281,7 @@ class CuisineVocab(Vocab):
 
     def ids(self, words) -> np.ndarray:
         """(k,) int64 token ids of a list of words."""
-        index = {w: i for i, w in enumerate(self.words)}
-        return np.array([index[w] for w in words], dtype=np.int64)
+        return word_ids(words, self.words)
 
 
 @functools.lru_cache(maxsize=1)
@@ -344,11 +342,11 @@ def make_cuisine_task(n, gap, rng) -> CuisineBatch:
     person2 = _other(rng, n, len(names), person1)
     cuisine1 = rng.integers(len(vocab.cuisines), size=n)
     cuisine2 = _other(rng, n, len(vocab.cuisines), cuisine1)
-    dish_ids = [vocab.ids(d) for d in vocab.dishes]
+    dish_ids, cuisine_ids = [vocab.ids(d) for d in vocab.dishes], vocab.ids(vocab.cuisines)
     dish1, dish2 = ([dish_ids[c][rng.integers(len(dish_ids[c]))] for c in cuisine] for cuisine in (cuisine1, cuisine2))
     slots = {"{name1}": names[person1], "{pronoun1}": pronouns[person1], "{name2}": names[person2],
              "{dish1}": np.array(dish1), "{dish2}": np.array(dish2),
-             "{cuisine1}": vocab.ids(vocab.cuisines)[cuisine1], "{cuisine2}": vocab.ids(vocab.cuisines)[cuisine2]}
+             "{cuisine1}": cuisine_ids[cuisine1], "{cuisine2}": cuisine_ids[cuisine2]}
     columns = []
     for word in vocab.template:
         if word == "{fillers}":
@@ -393,14 +391,18 @@ def decode(tokens, vocab=None) -> list:
     return [" ".join(words[i] for i in row) for row in tokens]
 
 
+def word_ids(words, vocab) -> np.ndarray:
+    """(k,) int64 token ids of a list of words in `vocab` (the words; id = position)."""
+    index = {w: i for i, w in enumerate(vocab)}
+    unknown = [w for w in words if w not in index]
+    if unknown:
+        raise ValueError(f"words not in the vocabulary: {unknown}; it has: {', '.join(vocab)}")
+    return np.array([index[w] for w in words], dtype=np.int64)
+
+
 def encode(text, vocab) -> np.ndarray:
     """(T,) int64 token ids of a sentence written as words separated by spaces."""
-    words = tuple(vocab)
-    index = {w: i for i, w in enumerate(words)}
-    unknown = [w for w in str(text).split() if w not in index]
-    if unknown:
-        raise ValueError(f"words not in the vocabulary: {unknown}; it has: {', '.join(words)}")
-    return np.array([index[w] for w in str(text).split()], dtype=np.int64)
+    return word_ids(str(text).split(), tuple(vocab))
 
 
 def make_adding_task(n, T, rng):
